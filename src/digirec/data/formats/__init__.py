@@ -1,0 +1,1 @@
+"""digirec.data.formats."""

@@ -1,0 +1,95 @@
+"""Train / validation / test splits, returned as boolean masks over ``Dataset.interactions``.
+
+Masks (not copies) keep one source of truth: ``dataset.subset(mask)`` gives a dataset with the
+same id maps, so every model ranks the same, full item catalogue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from digirec import columns as C
+from digirec.data.dataset import Dataset
+
+
+@dataclass(frozen=True)
+class SplitMasks:
+    """Boolean masks over the dataset's interaction rows; they partition the rows."""
+
+    train: NDArray[np.bool_]
+    valid: NDArray[np.bool_]
+    test: NDArray[np.bool_]
+
+    def __post_init__(self) -> None:
+        total = self.train.astype(int) + self.valid.astype(int) + self.test.astype(int)
+        if not np.all(total == 1):
+            raise ValueError("split masks must partition the interactions")
+
+
+def position_in_user(dataset: Dataset) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """For every interaction row: its 0-based chronological position and its user's count.
+
+    Relies on ``Dataset`` keeping rows grouped by user in chronological order.
+    """
+    user_idx = dataset.user_idx
+    n = len(user_idx)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    starts = np.flatnonzero(np.r_[True, user_idx[1:] != user_idx[:-1]])
+    lengths = np.diff(np.r_[starts, n])
+    position = np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
+    count = np.repeat(lengths, lengths).astype(np.int64)
+    return position, count
+
+
+def leave_one_out(dataset: Dataset, min_interactions: int = 3) -> SplitMasks:
+    """Per user: last interaction = test, second-to-last = validation, the rest = train.
+
+    Users with fewer than ``min_interactions`` interactions stay entirely in train.
+    """
+    position, count = position_in_user(dataset)
+    eligible = count >= min_interactions
+    test = eligible & (position == count - 1)
+    valid = eligible & (position == count - 2)
+    return SplitMasks(train=~(test | valid), valid=valid, test=test)
+
+
+def global_temporal(dataset: Dataset, valid_fraction: float = 0.1, test_fraction: float = 0.1) -> SplitMasks:
+    """Split by global time: the newest ``test_fraction`` of events is test, the next is validation.
+
+    Rows without a timestamp are ordered by source row. Ties at the boundary follow that order.
+    """
+    ts = dataset.interactions[C.TIMESTAMP].to_numpy(dtype=np.float64)
+    src = dataset.interactions[C.SOURCE_ROW].to_numpy(dtype=np.int64)
+    order = np.lexsort((src, np.where(np.isnan(ts), np.inf, ts)))
+    n = len(order)
+    n_test = int(round(n * test_fraction))
+    n_valid = int(round(n * valid_fraction))
+    label = np.zeros(n, dtype=np.int8)
+    label[order[n - n_test :]] = 2
+    label[order[n - n_test - n_valid : n - n_test]] = 1
+    return SplitMasks(train=label == 0, valid=label == 1, test=label == 2)
+
+
+def per_user_temporal(dataset: Dataset, valid_fraction: float = 0.1, test_fraction: float = 0.2, min_interactions: int = 3) -> SplitMasks:
+    """Per user, the newest ``test_fraction`` of events is test, the next ``valid_fraction`` valid."""
+    position, count = position_in_user(dataset)
+    eligible = count >= min_interactions
+    n_test = np.maximum(1, np.floor(count * test_fraction)).astype(np.int64)
+    n_valid = np.maximum(1, np.floor(count * valid_fraction)).astype(np.int64)
+    test = eligible & (position >= count - n_test)
+    valid = eligible & ~test & (position >= count - n_test - n_valid)
+    return SplitMasks(train=~(test | valid), valid=valid, test=test)
+
+
+def random_split(dataset: Dataset, valid_fraction: float = 0.1, test_fraction: float = 0.1, random_state: int = 42) -> SplitMasks:
+    """Random split of interaction rows (ignores time; for explicit-rating style evaluation)."""
+    rng = np.random.default_rng(random_state)
+    u = rng.random(dataset.n_interactions)
+    test = u < test_fraction
+    valid = (u >= test_fraction) & (u < test_fraction + valid_fraction)
+    return SplitMasks(train=~(test | valid), valid=valid, test=test)

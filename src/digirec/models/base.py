@@ -1,0 +1,394 @@
+"""The model contract every digirec recommender implements.
+
+Public methods (``fit``, ``recommend``, ``similar_items``, ``recommend_from_history``, ``save``,
+``load``) live here once and speak external ids; subclasses implement small protected hooks on
+internal indices:
+
+- ``_fit(dataset, valid)``: learn from the users x items matrix (and features);
+- ``_score_users(user_idx)``: dense ``(n, n_items)`` scores for known users;
+- ``_score_histories(histories)``: scores for users given only as item histories (optional:
+  set ``supports_history = True``);
+- ``_similar_scores(item_idx)``: item-to-item scores (defaults to scoring one-item histories);
+- ``_get_state()`` / ``_set_state(state)``: learned arrays for save / load.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
+
+from digirec import columns as C
+from digirec.data.dataset import Dataset
+from digirec.data.idmap import IdMap
+from digirec.exceptions import ConfigError, NotFittedError, UnknownIdError
+from digirec.retrieval.topk import tie_break_ranks, topk
+
+FloatMatrix = NDArray[np.float32]
+IdxArray = NDArray[np.int64]
+
+STATE_FILE = "state.npz"
+MODEL_FILE = "model.json"
+
+
+class ModelConfig(BaseModel):
+    """Base of every model configuration: strict (unknown keys rejected) and seeded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    random_state: int = 42
+
+
+class Recommender(ABC):
+    """Base class of all digirec models.
+
+    Class flags
+    -----------
+    supports_history:
+        ``recommend_from_history`` works (new users and sessions without retraining).
+    supports_cold_items:
+        Items without interactions get meaningful scores (content features).
+    requires_item_features:
+        ``fit`` needs ``dataset.items``.
+    """
+
+    name: ClassVar[str] = "base"
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    supports_history: ClassVar[bool] = False
+    supports_cold_items: ClassVar[bool] = False
+    requires_item_features: ClassVar[bool] = False
+
+    def __init__(self, config: ModelConfig | Mapping[str, Any] | None = None, **params: Any) -> None:
+        if config is None:
+            merged: dict[str, Any] = dict(params)
+        elif isinstance(config, ModelConfig):
+            merged = {**config.model_dump(), **params}
+        else:
+            merged = {**dict(config), **params}
+        try:
+            self.config = self.config_class(**merged)
+        except Exception as exc:  # pydantic.ValidationError -> a config error naming the model
+            raise ConfigError(f"invalid config for model {self.name!r}: {exc}") from exc
+        self.is_fitted = False
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        """The resolved configuration as a plain JSON-serialisable dict."""
+        return self.config.model_dump(mode="json")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
+        """Build an unfitted model from :meth:`get_config` output."""
+        return cls(dict(config))
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({params})"
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, dataset: Dataset, valid: Dataset | None = None) -> Self:
+        """Learn from ``dataset`` (refitting resets all learned state).
+
+        ``valid`` (same id maps) is used by models that stop early or tune internally.
+        """
+        self.user_map_: IdMap = dataset.user_map
+        self.item_map_: IdMap = dataset.item_map
+        self.seen_: sp.csr_matrix = dataset.user_item_matrix(binary=True)
+        self.tie_ranks_: IdxArray = tie_break_ranks(dataset.n_items, self.config.random_state)
+        self._fit(dataset, valid)
+        self.is_fitted = True
+        return self
+
+    @abstractmethod
+    def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
+        """Learn model state from ``dataset``."""
+
+    @abstractmethod
+    def _score_users(self, user_idx: IdxArray) -> FloatMatrix:
+        """Dense scores ``(len(user_idx), n_items)`` for known users."""
+
+    def _score_histories(self, histories: sp.csr_matrix) -> FloatMatrix:
+        """Scores for users given only by a ``(n, n_items)`` history matrix.
+
+        Models that set ``supports_history`` override this.
+        """
+        raise ConfigError(f"model {self.name!r} cannot score a raw history")
+
+    def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
+        """Item-to-item scores; by default, score each item as a one-item history."""
+        rows = np.arange(len(item_idx))
+        hist = sp.csr_matrix(
+            (np.ones(len(item_idx), dtype=np.float32), (rows, item_idx)),
+            shape=(len(item_idx), self.n_items),
+        )
+        return self._score_histories(hist)
+
+    def _get_state(self) -> dict[str, NDArray[Any]]:
+        return {}
+
+    def _set_state(self, state: Mapping[str, NDArray[Any]]) -> None:
+        del state
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def n_items(self) -> int:
+        self._check_fitted()
+        return len(self.item_map_)
+
+    @property
+    def n_users(self) -> int:
+        self._check_fitted()
+        return len(self.user_map_)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
+
+    def _item_mask(self, item_ids: Sequence[object] | None) -> NDArray[np.bool_] | None:
+        if item_ids is None:
+            return None
+        mask = np.zeros(self.n_items, dtype=bool)
+        mask[self.item_map_.to_internal(list(item_ids))] = True
+        return mask
+
+    # ------------------------------------------------------------------ recommend (internal ids)
+    def recommend_idx(
+        self,
+        user_idx: IdxArray,
+        k: int,
+        *,
+        filter_seen: bool = True,
+        seen: sp.csr_matrix | None = None,
+        candidates: NDArray[np.bool_] | None = None,
+        exclude: NDArray[np.bool_] | None = None,
+        batch_size: int = 1024,
+    ) -> tuple[IdxArray, FloatMatrix]:
+        """Top-``k`` item indices and scores for known users (internal ids; evaluation path).
+
+        Parameters
+        ----------
+        seen:
+            Items to filter per user (defaults to the training matrix) when ``filter_seen``.
+        candidates, exclude:
+            Boolean item masks: only ``candidates`` may be returned, ``exclude`` never.
+        """
+        self._check_fitted()
+        user_idx = np.asarray(user_idx, dtype=np.int64)
+        seen_matrix = self.seen_ if seen is None else seen
+        items_out = np.empty((len(user_idx), k), dtype=np.int64)
+        scores_out = np.empty((len(user_idx), k), dtype=np.float32)
+        for start in range(0, len(user_idx), batch_size):
+            batch = user_idx[start : start + batch_size]
+            scores = self._score_users(batch)
+            seen_rows = seen_matrix[batch] if filter_seen else None
+            items, vals = self._select(scores, k, seen_rows, candidates, exclude)
+            items_out[start : start + len(batch)] = items
+            scores_out[start : start + len(batch)] = vals
+        return items_out, scores_out
+
+    def _select(
+        self,
+        scores: FloatMatrix,
+        k: int,
+        seen_rows: sp.csr_matrix | None,
+        candidates: NDArray[np.bool_] | None,
+        exclude: NDArray[np.bool_] | None,
+    ) -> tuple[IdxArray, FloatMatrix]:
+        scores = np.array(scores, dtype=np.float32, copy=True)
+        if seen_rows is not None and seen_rows.nnz:
+            rows, cols = seen_rows.nonzero()
+            scores[rows, cols] = -np.inf
+        if candidates is not None:
+            scores[:, ~candidates] = -np.inf
+        if exclude is not None:
+            scores[:, exclude] = -np.inf
+        return topk(scores, k, self.tie_ranks_)
+
+    # ------------------------------------------------------------------ public API (external ids)
+    def recommend(
+        self,
+        user_ids: Sequence[object],
+        k: int = 10,
+        *,
+        filter_seen: bool = True,
+        candidates: Sequence[object] | None = None,
+        exclude: Sequence[object] | None = None,
+    ) -> pd.DataFrame:
+        """Top-``k`` recommendations for known users.
+
+        Returns
+        -------
+        DataFrame with columns ``user_id, item_id, score, rank`` (rank starts at 1), users in the
+        order given. Unknown user ids raise :class:`UnknownIdError`; lists are shorter than ``k``
+        only when fewer items qualify.
+        """
+        self._check_fitted()
+        _check_k(k)
+        user_ids = [str(u) for u in user_ids]
+        user_idx = self.user_map_.to_internal(user_ids)
+        items, scores = self.recommend_idx(
+            user_idx,
+            k,
+            filter_seen=filter_seen,
+            candidates=self._item_mask(candidates),
+            exclude=self._item_mask(exclude),
+        )
+        return self._frame(user_ids, items, scores)
+
+    def recommend_from_history(
+        self,
+        histories: Mapping[str, Sequence[object]] | Sequence[Sequence[object]],
+        k: int = 10,
+        *,
+        filter_seen: bool = True,
+        candidates: Sequence[object] | None = None,
+        exclude: Sequence[object] | None = None,
+        on_unknown: str = "ignore",
+    ) -> pd.DataFrame:
+        """Recommend for users given only as item-id histories (new users, sessions).
+
+        ``histories`` maps a key (used as ``user_id`` in the result) to item ids in chronological
+        order, or is a list of histories (keys ``"0", "1", ...``). Items unknown to the model are
+        ignored (``on_unknown="ignore"``) or raise (``"raise"``).
+        """
+        self._check_fitted()
+        _check_k(k)
+        if not self.supports_history:
+            raise ConfigError(f"model {self.name!r} cannot recommend from a raw history")
+        if isinstance(histories, Mapping):
+            keys = [str(key) for key in histories]
+            lists = [list(v) for v in histories.values()]
+        else:
+            keys = [str(i) for i in range(len(histories))]
+            lists = [list(v) for v in histories]
+        hist = self._history_matrix(lists, on_unknown)
+        scores = self._score_histories(hist)
+        items, vals = self._select(
+            scores,
+            k,
+            hist if filter_seen else None,
+            self._item_mask(candidates),
+            self._item_mask(exclude),
+        )
+        return self._frame(keys, items, vals)
+
+    def _history_matrix(self, lists: Sequence[Sequence[object]], on_unknown: str) -> sp.csr_matrix:
+        """Histories as a binary ``(n, n_items)`` matrix, keeping the last position order.
+
+        The order of items is also kept in ``self._last_histories`` for sequential models.
+        """
+        rows: list[int] = []
+        cols: list[int] = []
+        ordered: list[IdxArray] = []
+        for row, items in enumerate(lists):
+            idx, known = self.item_map_.to_internal_masked(list(items))
+            if not known.all() and on_unknown == "raise":
+                unknown = [str(x) for x, ok in zip(items, known, strict=True) if not ok]
+                raise UnknownIdError("item", unknown)
+            idx = idx[known]
+            ordered.append(idx)
+            rows.extend([row] * len(idx))
+            cols.extend(idx.tolist())
+        self._last_histories = ordered
+        matrix = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
+            shape=(len(lists), self.n_items),
+        )
+        matrix.sum_duplicates()
+        matrix.data[:] = 1.0
+        return matrix
+
+    def similar_items(self, item_ids: Sequence[object], k: int = 10) -> pd.DataFrame:
+        """Items most similar to each given item (the item itself excluded).
+
+        Returns
+        -------
+        DataFrame ``item_id, similar_item_id, score, rank``.
+        """
+        self._check_fitted()
+        _check_k(k)
+        item_ids = [str(i) for i in item_ids]
+        item_idx = self.item_map_.to_internal(item_ids)
+        scores = np.array(self._similar_scores(item_idx), dtype=np.float32, copy=True)
+        scores[np.arange(len(item_idx)), item_idx] = -np.inf
+        items, vals = topk(scores, k, self.tie_ranks_)
+        frame = self._frame(item_ids, items, vals)
+        return frame.rename(columns={C.ITEM_ID: "similar_item_id", C.USER_ID: C.ITEM_ID})
+
+    def _frame(self, keys: Sequence[str], items: IdxArray, scores: FloatMatrix) -> pd.DataFrame:
+        valid = items >= 0
+        n_per_row = valid.sum(axis=1)
+        key_col = np.repeat(np.asarray(keys, dtype=object), n_per_row)
+        flat_items = items[valid]
+        ranks = (np.cumsum(valid, axis=1))[valid]
+        return pd.DataFrame(
+            {
+                C.USER_ID: key_col,
+                C.ITEM_ID: self.item_map_.to_external(flat_items),
+                C.SCORE: scores[valid].astype(np.float64),
+                C.RANK: ranks.astype(np.int64),
+            }
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Save everything needed to serve (config, id maps, seen items, learned arrays).
+
+        The directory does not need the training data to be loaded and used.
+        """
+        self._check_fitted()
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        state = dict(self._get_state())
+        seen = self.seen_.tocsr()
+        state.update(
+            {
+                "__user_ids": np.asarray(self.user_map_.to_list(), dtype=str),
+                "__item_ids": np.asarray(self.item_map_.to_list(), dtype=str),
+                "__seen_indptr": seen.indptr,
+                "__seen_indices": seen.indices,
+            }
+        )
+        np.savez(out / STATE_FILE, **state)  # type: ignore[arg-type]
+        meta = {"model": self.name, "class": type(self).__qualname__, "config": self.get_config()}
+        (out / MODEL_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Load a model saved by :meth:`save` (the concrete class is found in the registry)."""
+        from digirec.models.registry import get_model_class
+
+        src = Path(path)
+        meta = json.loads((src / MODEL_FILE).read_text())
+        model_cls = get_model_class(meta["model"])
+        if cls is not Recommender and not issubclass(model_cls, cls):
+            raise ConfigError(f"{src} holds a {meta['model']!r} model, not {cls.__name__}")
+        model = model_cls(meta["config"])
+        with np.load(src / STATE_FILE, allow_pickle=False) as archive:
+            state = {key: archive[key] for key in archive.files}
+        model.user_map_ = IdMap(state.pop("__user_ids").tolist(), kind="user")
+        model.item_map_ = IdMap(state.pop("__item_ids").tolist(), kind="item")
+        indptr = state.pop("__seen_indptr")
+        indices = state.pop("__seen_indices")
+        model.seen_ = sp.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr),
+            shape=(len(model.user_map_), len(model.item_map_)),
+        )
+        model.tie_ranks_ = tie_break_ranks(len(model.item_map_), model.config.random_state)
+        model._set_state(state)
+        model.is_fitted = True
+        return model
+
+
+def _check_k(k: int) -> None:
+    if not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
