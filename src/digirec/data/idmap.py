@@ -41,7 +41,14 @@ class IdMap:
     @classmethod
     def from_values(cls, values: Iterable[object], kind: str = "id") -> IdMap:
         """Build a map from (possibly repeated) values, in order of first appearance."""
-        return cls(pd.unique(pd.Series(list(values) if not isinstance(values, pd.Series) else values, dtype=object).astype(str)), kind)
+        return cls(
+            pd.unique(
+                pd.Series(
+                    list(values) if not isinstance(values, pd.Series) else values, dtype=object
+                ).astype(str)
+            ),
+            kind,
+        )
 
     def __len__(self) -> int:
         return len(self._external)
@@ -67,7 +74,9 @@ class IdMap:
         """External ids ordered by internal index (read-only)."""
         return self._external
 
-    def to_internal(self, ids: Sequence[object] | NDArray[np.object_] | pd.Series) -> NDArray[np.int64]:
+    def to_internal(
+        self, ids: Sequence[object] | NDArray[np.object_] | pd.Series
+    ) -> NDArray[np.int64]:
         """Convert external ids to internal indices; raise :class:`UnknownIdError` on any unknown."""
         idx, known = self.to_internal_masked(ids)
         if not known.all():

@@ -58,7 +58,9 @@ def leave_one_out(dataset: Dataset, min_interactions: int = 3) -> SplitMasks:
     return SplitMasks(train=~(test | valid), valid=valid, test=test)
 
 
-def global_temporal(dataset: Dataset, valid_fraction: float = 0.1, test_fraction: float = 0.1) -> SplitMasks:
+def global_temporal(
+    dataset: Dataset, valid_fraction: float = 0.1, test_fraction: float = 0.1
+) -> SplitMasks:
     """Split by global time: the newest ``test_fraction`` of events is test, the next is validation.
 
     Rows without a timestamp are ordered by source row. Ties at the boundary follow that order.
@@ -75,7 +77,12 @@ def global_temporal(dataset: Dataset, valid_fraction: float = 0.1, test_fraction
     return SplitMasks(train=label == 0, valid=label == 1, test=label == 2)
 
 
-def per_user_temporal(dataset: Dataset, valid_fraction: float = 0.1, test_fraction: float = 0.2, min_interactions: int = 3) -> SplitMasks:
+def per_user_temporal(
+    dataset: Dataset,
+    valid_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    min_interactions: int = 3,
+) -> SplitMasks:
     """Per user, the newest ``test_fraction`` of events is test, the next ``valid_fraction`` valid."""
     position, count = position_in_user(dataset)
     eligible = count >= min_interactions
@@ -86,7 +93,12 @@ def per_user_temporal(dataset: Dataset, valid_fraction: float = 0.1, test_fracti
     return SplitMasks(train=~(test | valid), valid=valid, test=test)
 
 
-def random_split(dataset: Dataset, valid_fraction: float = 0.1, test_fraction: float = 0.1, random_state: int = 42) -> SplitMasks:
+def random_split(
+    dataset: Dataset,
+    valid_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    random_state: int = 42,
+) -> SplitMasks:
     """Random split of interaction rows (ignores time; for explicit-rating style evaluation)."""
     rng = np.random.default_rng(random_state)
     u = rng.random(dataset.n_interactions)

@@ -66,7 +66,9 @@ class Recommender(ABC):
     supports_cold_items: ClassVar[bool] = False
     requires_item_features: ClassVar[bool] = False
 
-    def __init__(self, config: ModelConfig | Mapping[str, Any] | None = None, **params: Any) -> None:
+    def __init__(
+        self, config: ModelConfig | Mapping[str, Any] | None = None, **params: Any
+    ) -> None:
         if config is None:
             merged: dict[str, Any] = dict(params)
         elif isinstance(config, ModelConfig):

@@ -1,0 +1,339 @@
+"""The ``digirec`` command line: benchmark, train, recommend, similar, info, synth, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from digirec.exceptions import DigirecError
+
+app = typer.Typer(
+    name="digirec",
+    help="digirec: recommendations for digital and consumer-electronics shops.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+SYNTH = "synth"
+
+DataOpt = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="Data file or directory, or 'synth' for the embedded synthetic electronics shop.",
+    ),
+]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="auto|csv|parquet|jsonl|lcrec|rechorus|amazon2014|amazon2018|amazon2023|movielens|minionerec",
+    ),
+]
+BadRowsOpt = Annotated[
+    str,
+    typer.Option(
+        "--on-bad-rows", help="'error' stops at the first bad row; 'skip' reports and skips."
+    ),
+]
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _load_dataset(
+    data: str,
+    fmt: str = "auto",
+    on_bad_rows: str = "error",
+    *,
+    include_catalog_items: bool = False,
+    event_weights: str | None = None,
+    half_life_days: float | None = None,
+) -> Any:
+    """Load a data set from the CLI arguments into a :class:`Dataset`, reporting skipped rows."""
+    from digirec.data.dataset import Dataset
+    from digirec.data.events import EventWeights
+
+    if on_bad_rows not in ("error", "skip"):
+        raise typer.BadParameter("--on-bad-rows must be 'error' or 'skip'")
+    if data == SYNTH:
+        from digirec.data.synth import generate_shop
+
+        raw = generate_shop()
+    else:
+        from digirec.data.load import load_data
+
+        raw = load_data(data, format=fmt, on_bad_rows=on_bad_rows)  # type: ignore[arg-type]
+    if raw.report.n_skipped or raw.report.notes:
+        _say(raw.report.summary())
+    weights_kwargs: dict[str, Any] = {}
+    if event_weights:
+        weights_kwargs["weights"] = _parse_json(event_weights, "--event-weights")
+    if half_life_days is not None:
+        weights_kwargs["half_life_days"] = half_life_days
+    return Dataset.from_raw(
+        raw,
+        event_weights=EventWeights(**weights_kwargs),
+        include_catalog_items=include_catalog_items,
+    )
+
+
+def _parse_json(text: str, option: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"{option} is not valid JSON: {exc}") from None
+
+
+def _parse_ks(text: str) -> list[int]:
+    try:
+        ks = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--k must be comma-separated integers, got {text!r}") from None
+    if not ks or min(ks) < 1:
+        raise typer.BadParameter("--k needs positive integers")
+    return ks
+
+
+@app.command()
+def benchmark(
+    data: DataOpt,
+    fmt: FormatOpt = "auto",
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated model names.")
+    ] = "pop,itemknn,ease,als,bpr",
+    k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 10,20.")] = "10,20",
+    out: Annotated[Path | None, typer.Option("--out", help="Write the results JSON here.")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Write a markdown table here.")
+    ] = None,
+    params: Annotated[
+        str | None,
+        typer.Option("--params", help='Per-model settings, e.g. \'{"ease": {"lambda": 300}}\'.'),
+    ] = None,
+    grid: Annotated[
+        str | None,
+        typer.Option(
+            "--grid", help='Override search spaces, e.g. \'{"ease": {"lambda": [50, 100]}}\'.'
+        ),
+    ] = None,
+    no_tune: Annotated[
+        bool, typer.Option("--no-tune", help="Use --params / defaults; no validation search.")
+    ] = False,
+    on_bad_rows: BadRowsOpt = "error",
+) -> None:
+    """Leave-one-out benchmark: tune on validation, refit on train+validation, report test."""
+    from digirec.evaluation.benchmark import run_benchmark, to_markdown
+    from digirec.models.registry import available_models
+
+    model_names = [m.strip() for m in models.split(",") if m.strip()]
+    unknown = [m for m in model_names if m not in available_models()]
+    if unknown:
+        raise typer.BadParameter(f"unknown model(s) {unknown}; available: {available_models()}")
+    fixed = _parse_json(params, "--params") if params else {}
+    grids = _parse_json(grid, "--grid") if grid else None
+    dataset = _load_dataset(data, fmt, on_bad_rows)
+    document = run_benchmark(
+        dataset,
+        model_names,
+        ks=_parse_ks(k),
+        tune=not no_tune,
+        params=fixed,
+        grids=grids,
+        progress=_say,
+    )
+    table = to_markdown(document)
+    typer.echo(table)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(document, indent=2))
+        _say(f"wrote {out}")
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(table)
+        _say(f"wrote {markdown}")
+
+
+@app.command()
+def train(
+    data: DataOpt,
+    model: Annotated[str, typer.Option("--model", help="Registered model name.")] = "ease",
+    out: Annotated[Path, typer.Option("--out", help="Bundle directory to write.")] = Path(
+        "artifacts/model"
+    ),
+    fmt: FormatOpt = "auto",
+    params: Annotated[str | None, typer.Option("--params", help="Model settings as JSON.")] = None,
+    on_bad_rows: BadRowsOpt = "error",
+    include_catalog_items: Annotated[
+        bool, typer.Option(help="Index catalogue items without interactions.")
+    ] = True,
+    event_weights: Annotated[
+        str | None, typer.Option("--event-weights", help='e.g. \'{"view": 1, "purchase": 8}\'')
+    ] = None,
+    half_life_days: Annotated[
+        float | None, typer.Option("--half-life-days", help="Time decay of event weights.")
+    ] = None,
+) -> None:
+    """Train a model on all interactions and write a servable bundle."""
+    import time
+
+    from digirec.artifacts import save_bundle
+    from digirec.models.registry import create_model
+
+    dataset = _load_dataset(
+        data,
+        fmt,
+        on_bad_rows,
+        include_catalog_items=include_catalog_items,
+        event_weights=event_weights,
+        half_life_days=half_life_days,
+    )
+    settings = _parse_json(params, "--params") if params else {}
+    if model in settings and isinstance(settings[model], dict):
+        settings = settings[model]
+    recommender = create_model(model, settings)
+    start = time.perf_counter()
+    recommender.fit(dataset)
+    seconds = time.perf_counter() - start
+    save_bundle(recommender, dataset, out, extra={"fit_seconds": seconds, "data": str(data)})
+    _say(f"trained {model} on {dataset.n_interactions} interactions in {seconds:.1f}s -> {out}")
+
+
+@app.command()
+def recommend(
+    bundle: Annotated[
+        Path, typer.Option("--bundle", help="Bundle directory from `digirec train`.")
+    ],
+    users: Annotated[str, typer.Option("--users", help="Comma-separated external user ids.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=1000)] = 10,
+    include_seen: Annotated[
+        bool, typer.Option("--include-seen", help="Do not exclude items the user already has.")
+    ] = False,
+    category: Annotated[
+        list[str] | None, typer.Option("--category", help="Only these categories (repeatable).")
+    ] = None,
+    brand: Annotated[
+        list[str] | None, typer.Option("--brand", help="Only these brands (repeatable).")
+    ] = None,
+    min_price: Annotated[float | None, typer.Option("--min-price")] = None,
+    max_price: Annotated[float | None, typer.Option("--max-price")] = None,
+    in_stock: Annotated[bool, typer.Option("--in-stock", help="Only items in stock.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
+    """Print top-k recommendations for known users, with business filters."""
+    from digirec.artifacts import ItemFilter, load_bundle
+
+    loaded = load_bundle(bundle)
+    item_filter = ItemFilter(
+        categories=category or None,
+        brands=brand or None,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=True if in_stock else None,
+    )
+    user_ids = [u.strip() for u in users.split(",") if u.strip()]
+    frame = loaded.recommend(user_ids, k, filter_seen=not include_seen, item_filter=item_filter)
+    _print_frame(frame, as_json)
+
+
+@app.command()
+def similar(
+    bundle: Annotated[
+        Path, typer.Option("--bundle", help="Bundle directory from `digirec train`.")
+    ],
+    items: Annotated[str, typer.Option("--items", help="Comma-separated external item ids.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=1000)] = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print the items most similar to the given items."""
+    from digirec.artifacts import load_bundle
+
+    loaded = load_bundle(bundle)
+    frame = loaded.model.similar_items([i.strip() for i in items.split(",") if i.strip()], k)
+    _print_frame(frame, as_json)
+
+
+def _print_frame(frame: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(frame.to_json(orient="records", force_ascii=False))
+    else:
+        typer.echo(frame.to_string(index=False) if len(frame) else "(no items qualify)")
+
+
+@app.command()
+def info(
+    data: DataOpt,
+    fmt: FormatOpt = "auto",
+    on_bad_rows: BadRowsOpt = "error",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print data-set statistics: users, items, density, per-user / per-item counts, time span."""
+    dataset = _load_dataset(data, fmt, on_bad_rows)
+    stats = dataset.describe()
+    if as_json:
+        typer.echo(json.dumps(stats, indent=2, default=str))
+        return
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+            typer.echo(f"{key:32s} {inner}")
+        else:
+            typer.echo(f"{key:32s} {_fmt(value)}")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+@app.command()
+def synth(
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for interactions/items/users files.")
+    ] = Path("demo-output/shop"),
+    n_users: Annotated[int, typer.Option("--n-users", min=1)] = 2000,
+    n_items: Annotated[int, typer.Option("--n-items", min=10)] = 600,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    file_format: Annotated[str, typer.Option("--file-format", help="csv|parquet|jsonl")] = "csv",
+) -> None:
+    """Generate the synthetic electronics shop and write it in digirec's generic format."""
+    from digirec.data.synth import SynthConfig, generate_shop, write_shop
+
+    shop = generate_shop(SynthConfig(n_users=n_users, n_items=n_items, random_state=seed))
+    paths = write_shop(shop, out, fmt=file_format)  # type: ignore[arg-type]
+    for kind, path in paths.items():
+        typer.echo(f"{kind:14s} {path}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Where the demo writes its files.")] = Path(
+        "demo-output"
+    ),
+    n_users: Annotated[int, typer.Option("--n-users", min=50)] = 2000,
+    n_items: Annotated[int, typer.Option("--n-items", min=50)] = 600,
+) -> None:
+    """The main job on the embedded default: synthetic shop -> benchmark -> bundle -> recommendations."""
+    from digirec.demo import run_demo
+
+    run_demo(out, n_users=n_users, n_items=n_items, echo=typer.echo, progress=_say)
+
+
+def main() -> None:
+    """Console entry point: digirec errors become one clear line and exit status 2."""
+    try:
+        app()
+    except DigirecError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

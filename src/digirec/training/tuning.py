@@ -1,0 +1,106 @@
+"""Hyperparameter search on the validation split (never on test).
+
+Each registered model has a documented grid. ``grid_search`` fits every setting on the training
+part, scores it on the validation targets with full ranking, and returns all trials with the best
+one first. The benchmark then refits the winner on train + validation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from digirec.data.dataset import Dataset
+from digirec.evaluation.evaluate import evaluate_model
+from digirec.models.registry import create_model
+
+#: Search spaces per model (cartesian product of the listed values). Documented in
+#: docs/benchmark.md; chosen to bracket the settings that published tuning studies found best for
+#: sparse e-commerce data (EASE lambda 10..2000; iALS with strong regularisation).
+TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
+    "pop": {},
+    "catpop": {"global_weight": [0.01, 0.1, 1.0]},
+    "itemknn": {"n_neighbors": [20, 50, 100, 200, 500], "shrink": [0.0, 10.0, 100.0]},
+    "ease": {"lambda": [10.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]},
+    "als": {
+        "factors": [64, 128, 256],
+        "regularization": [0.01, 0.1, 1.0, 10.0],
+        "alpha": [1.0, 5.0, 20.0],
+    },
+    "bpr": {
+        "factors": [64, 128],
+        "learning_rate": [0.01, 0.05],
+        "regularization": [0.001, 0.01],
+    },
+}
+
+TUNING_METRIC = "ndcg@10"
+
+
+@dataclass
+class Trial:
+    """One fitted setting and its validation metrics."""
+
+    params: dict[str, Any]
+    valid: dict[str, float]
+    fit_seconds: float
+
+
+@dataclass
+class SearchResult:
+    """All trials of a search, best first by the tuning metric."""
+
+    trials: list[Trial] = field(default_factory=list)
+
+    @property
+    def best(self) -> Trial:
+        return self.trials[0]
+
+
+def iter_grid(grid: Mapping[str, Sequence[Any]]) -> Iterator[dict[str, Any]]:
+    """All combinations of a grid, in a fixed order (an empty grid yields one empty setting)."""
+    keys = list(grid)
+    for values in itertools.product(*(grid[k] for k in keys)):
+        yield dict(zip(keys, values, strict=True))
+
+
+def grid_size(grid: Mapping[str, Sequence[Any]]) -> int:
+    size = 1
+    for values in grid.values():
+        size *= len(values)
+    return size
+
+
+def grid_search(
+    model_name: str,
+    train: Dataset,
+    valid: Dataset,
+    *,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    base_params: Mapping[str, Any] | None = None,
+    ks: Sequence[int] = (10, 20),
+    metric: str = TUNING_METRIC,
+    on_trial: Callable[[Trial], None] | None = None,
+) -> SearchResult:
+    """Fit each grid setting on ``train`` and rank them by ``metric`` on ``valid``.
+
+    Ties in the metric keep the grid order, so the search is deterministic.
+    """
+    grid = TUNING_GRIDS.get(model_name, {}) if grid is None else grid
+    trials: list[Trial] = []
+    for setting in iter_grid(grid):
+        params = {**(base_params or {}), **setting}
+        model = create_model(model_name, params)
+        start = time.perf_counter()
+        model.fit(train, valid)
+        fit_seconds = time.perf_counter() - start
+        metrics = evaluate_model(model, valid, ks=ks)
+        trial = Trial(params=model.get_config(), valid=metrics, fit_seconds=fit_seconds)
+        trials.append(trial)
+        if on_trial is not None:
+            on_trial(trial)
+    order = sorted(range(len(trials)), key=lambda i: (-trials[i].valid[metric], i))
+    return SearchResult(trials=[trials[i] for i in order])

@@ -1,0 +1,78 @@
+"""Splits (leave-one-out and others) and exact top-k with random tie-breaking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from digirec import columns as C
+from digirec.data.dataset import Dataset
+from digirec.data.split import global_temporal, leave_one_out, per_user_temporal, random_split
+from digirec.retrieval.topk import tie_break_ranks, topk
+
+
+def make_dataset() -> Dataset:
+    rows = []
+    # u1: 4 events, u2: 3 events, u3: 2 events (stays in train)
+    for user, n in (("u1", 4), ("u2", 3), ("u3", 2)):
+        for t in range(n):
+            rows.append((user, f"{user}-i{t}", float(10 - t)))  # later rows have earlier times
+    df = pd.DataFrame(rows, columns=[C.USER_ID, C.ITEM_ID, C.TIMESTAMP])
+    return Dataset.from_interactions(df)
+
+
+def test_leave_one_out_uses_time_not_file_order() -> None:
+    ds = make_dataset()
+    masks = leave_one_out(ds)
+    test_items = ds.item_map.to_external(ds.item_idx[masks.test]).tolist()
+    valid_items = ds.item_map.to_external(ds.item_idx[masks.valid]).tolist()
+    # time runs backwards in the file, so the chronologically last event is the first row (i0)
+    assert sorted(test_items) == ["u1-i0", "u2-i0"]
+    assert sorted(valid_items) == ["u1-i1", "u2-i1"]
+    assert masks.train.sum() == 9 - 4
+
+
+def test_other_splits_partition() -> None:
+    ds = make_dataset()
+    for masks in (global_temporal(ds, 0.2, 0.2), per_user_temporal(ds), random_split(ds, 0.2, 0.2)):
+        assert (masks.train.astype(int) + masks.valid + masks.test == 1).all()
+    g = global_temporal(ds, valid_fraction=0.0, test_fraction=2 / 9)
+    assert sorted(ds.interactions[C.TIMESTAMP][g.test]) == [10.0, 10.0]
+
+
+def test_topk_orders_by_score_then_fixed_permutation() -> None:
+    ranks = tie_break_ranks(6, random_state=0)
+    scores = np.array([[0.5, 0.9, 0.5, 0.5, -np.inf, 0.1]], dtype=np.float32)
+    items, vals = topk(scores, 3, ranks)
+    assert items[0, 0] == 1
+    tied = [0, 2, 3]
+    expected = sorted(tied, key=lambda i: ranks[i])[:2]
+    assert items[0, 1:].tolist() == expected
+    np.testing.assert_allclose(vals[0], [0.9, 0.5, 0.5])
+
+
+def test_topk_never_returns_excluded_and_pads() -> None:
+    ranks = tie_break_ranks(4, random_state=1)
+    scores = np.array([[-np.inf, 1.0, -np.inf, -np.inf]], dtype=np.float32)
+    items, vals = topk(scores, 3, ranks)
+    assert items.tolist() == [[1, -1, -1]]
+    assert np.isnan(vals[0, 1:]).all()
+
+
+def test_topk_matches_full_sort_reference_on_random_ties() -> None:
+    rng = np.random.default_rng(3)
+    ranks = tie_break_ranks(50, random_state=7)
+    scores = rng.integers(0, 5, size=(40, 50)).astype(np.float32)  # many ties
+    scores[rng.random((40, 50)) < 0.2] = -np.inf
+    items, _ = topk(scores, 10, ranks)
+    for row in range(40):
+        ok = np.flatnonzero(np.isfinite(scores[row]))
+        ref = sorted(ok, key=lambda i: (-scores[row, i], ranks[i]))[:10]
+        got = [i for i in items[row] if i >= 0]
+        assert got == ref
+
+
+def test_tie_permutation_is_not_id_order() -> None:
+    ranks = tie_break_ranks(1000, random_state=42)
+    assert sorted(ranks.tolist()) == list(range(1000))
+    assert not np.array_equal(ranks, np.arange(1000))
