@@ -63,9 +63,7 @@ def test_truth_from_lists_dense_form_and_binary_values() -> None:
     assert isinstance(truth, sp.csr_matrix)
     assert truth.shape == (3, 4)
     # The repeated 0 of user 2 must stay 1, not become 2.
-    np.testing.assert_array_equal(
-        truth.toarray(), [[0, 1, 0, 1], [0, 0, 0, 0], [1, 0, 1, 0]]
-    )
+    np.testing.assert_array_equal(truth.toarray(), [[0, 1, 0, 1], [0, 0, 0, 0], [1, 0, 1, 0]])
     assert truth.nnz == 4
 
 

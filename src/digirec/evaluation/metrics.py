@@ -142,10 +142,9 @@ def _hits_and_counts(
     # Encode each (user, item) pair as one int64 key user * n_items + item. The CSR of a canonical
     # matrix lists its keys in increasing order, so membership is one binary search per slot.
     n_relevant = np.diff(truth_csr.indptr).astype(np.int64)
-    truth_keys = (
-        np.repeat(np.arange(n_users, dtype=np.int64), n_relevant) * n_items
-        + truth_csr.indices.astype(np.int64)
-    )
+    truth_keys = np.repeat(
+        np.arange(n_users, dtype=np.int64), n_relevant
+    ) * n_items + truth_csr.indices.astype(np.int64)
     reco_keys = np.arange(n_users, dtype=np.int64)[:, None] * n_items + top
     if truth_keys.size == 0:
         return np.zeros(top.shape, dtype=bool), n_relevant, k_int
@@ -205,12 +204,12 @@ def _mrr(hits: BoolArray, n_relevant: NDArray[np.int64]) -> FloatArray:
     any_hit = hits.any(axis=1)
     # argmax returns the first True; for rows without a hit it returns 0, masked by any_hit.
     first = hits.argmax(axis=1)
-    values = np.where(any_hit, 1.0 / (first + 1.0), 0.0)
+    values: FloatArray = np.where(any_hit, 1.0 / (first + 1.0), 0.0)
     return _mask_no_truth(values, n_relevant)
 
 
 def _hit_rate(hits: BoolArray, n_relevant: NDArray[np.int64]) -> FloatArray:
-    values = hits.any(axis=1).astype(np.float64)
+    values = np.asarray(hits.any(axis=1), dtype=np.float64)
     return _mask_no_truth(values, n_relevant)
 
 

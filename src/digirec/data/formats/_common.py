@@ -1,0 +1,246 @@
+"""File-reading helpers shared by the format loaders.
+
+They turn I/O failures into :class:`~digirec.exceptions.SchemaError` naming the file, keep the
+1-based row number of every row they return, and hand rows that cannot even be parsed (a CSV
+line with too many fields, a JSON line that is not JSON) back as
+:class:`~digirec.data.tables.SkippedRow` entries, so that the validators of
+:mod:`digirec.data.schema` decide, in one place, whether they raise or are skipped.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import io
+import json
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+from digirec.data.schema import infer_attribute_column
+from digirec.data.tables import LoadReport, SkippedRow
+from digirec.exceptions import ConfigError, SchemaError
+
+_SKIPPED_LINE = re.compile(r"Skipping line (\d+): (.*)")
+
+
+def require_file(path: Path, what: str = "file") -> Path:
+    """Return ``path`` if it is an existing file, else raise SchemaError naming it."""
+    if not path.is_file():
+        raise SchemaError(f"{what} not found", file=str(path))
+    return path
+
+
+def strip_suffixes(name: str) -> str:
+    """File name without ``.gz`` and its data extension (``a.json.gz`` -> ``a``)."""
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def is_gzip(path: Path) -> bool:
+    """Whether the file starts with the gzip magic bytes (so ``.gz`` names are not trusted)."""
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def open_text(path: Path, encoding: str = "utf-8-sig") -> IO[str]:
+    """Open a text file that may be gzip-compressed (a UTF-8 byte-order mark is dropped)."""
+    require_file(path)
+    if is_gzip(path):
+        return gzip.open(path, "rt", encoding=encoding)
+    return open(path, encoding=encoding)
+
+
+def first_line(path: Path) -> str:
+    """The first non-blank line of a (possibly gzipped) text file, or ``""``."""
+    try:
+        with open_text(path) as handle:
+            for line in handle:
+                if line.strip():
+                    return line
+    except (OSError, UnicodeDecodeError, EOFError):
+        return ""
+    return ""
+
+
+def reject_option(fmt: str, option: str, value: object) -> None:
+    """Raise ConfigError when an ``items=``/``users=`` override is not supported by ``fmt``."""
+    if value is not None:
+        raise ConfigError(f"format {fmt!r} does not take `{option}=`: it has no such file")
+
+
+def default_name(path: Path) -> str:
+    """Data set name from a path: the directory name, or the file name without extensions."""
+    return path.name if path.is_dir() else strip_suffixes(path.name)
+
+
+def iter_json_lines(
+    path: Path,
+    report: LoadReport,
+    bad_lines: list[SkippedRow],
+    *,
+    python_literals: bool = False,
+) -> Iterator[tuple[int, dict[str, object]]]:
+    """Yield ``(line_number, object)`` for each JSON-object line of a (gzipped) JSON-lines file.
+
+    Blank lines are passed over. A line that is not a JSON object is appended to ``bad_lines``
+    (field ``None``) instead of raising, so the caller's validator decides. With
+    ``python_literals`` a line that is not JSON is tried as a Python literal (Amazon 2014
+    metadata is written with ``str(dict)``, single quotes included). Updates ``report.files``
+    and ``report.n_rows_read``.
+    """
+    file = str(path)
+    report.files.append(file)
+    try:
+        with open_text(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                report.n_rows_read += 1
+                obj = _parse_line(line, python_literals)
+                if isinstance(obj, dict):
+                    yield number, obj
+                else:
+                    reason = (
+                        "not a JSON object"
+                        if obj is not None
+                        else f"cannot parse line as JSON: {line.strip()[:60]!r}"
+                    )
+                    bad_lines.append(SkippedRow(file, number, None, reason))
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"cannot read file: {exc}", file=file) from exc
+
+
+def _parse_line(line: str, python_literals: bool) -> object:
+    """The parsed line, or ``None`` when it is neither JSON nor (if allowed) a Python literal."""
+    try:
+        return json.loads(line)
+    except ValueError:
+        if not python_literals:
+            return None
+    try:
+        return ast.literal_eval(line.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def columns_from_records(
+    records: Sequence[dict[str, object]], keys: Sequence[str]
+) -> dict[str, list[object]]:
+    """Column lists for ``keys`` (absent keys give ``None``)."""
+    return {key: [r.get(key) for r in records] for key in keys}
+
+
+def read_delimited(
+    path: Path,
+    report: LoadReport,
+    *,
+    sep: str = ",",
+    header: bool = True,
+    names: Sequence[str] | None = None,
+    encoding: str = "utf-8-sig",
+    text_columns: Sequence[str] | None = None,
+    infer_others: bool = False,
+    text: str | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, list[SkippedRow]]:
+    """Read a delimited text file with every cell as text, keeping row numbers exact.
+
+    Parameters
+    ----------
+    path:
+        The file (also used in messages; ``text`` may supply its already decoded content).
+    report:
+        ``files`` and ``n_rows_read`` are updated; blank lines are noted.
+    sep, header, names, encoding:
+        As in :func:`pandas.read_csv` (``header`` true means the first line names columns).
+    text_columns:
+        With ``infer_others``, the columns that stay text; others go through
+        :func:`~digirec.data.schema.infer_attribute_column` (NA tokens, numbers).
+    infer_others:
+        Type the non-text columns (catalogue and user attributes); interactions keep all text
+        and are parsed by the validators.
+    text:
+        File content to parse instead of reading ``path`` (for ``::``-separated MovieLens files).
+
+    Returns
+    -------
+    (pandas.DataFrame, numpy.ndarray, list of SkippedRow)
+        The rows, the 1-based data-row number of each (header not counted), and the lines that
+        had too many fields.
+    """
+    file = str(path)
+    if text is None:
+        require_file(path)
+    report.files.append(file)
+    source: object = io.StringIO(text) if text is not None else path
+    kwargs: dict[str, object] = {
+        "sep": sep,
+        "header": 0 if header else None,
+        "dtype": str,
+        # Ids such as "NA" or "null" are real ids: no NA guessing here.
+        "keep_default_na": False,
+        # Blank lines stay as rows so that row numbers match the file; they are dropped below.
+        "skip_blank_lines": False,
+        "encoding": encoding,
+    }
+    if names is not None:
+        kwargs["names"] = list(names)
+    malformed: list[SkippedRow] = []
+    try:
+        try:
+            frame = pd.read_csv(source, **kwargs)
+        except pd.errors.ParserError:
+            # Too many fields on some line: read again, letting pandas skip those lines and
+            # say which, so they become bad rows with their numbers.
+            if isinstance(source, io.StringIO):
+                source.seek(0)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                frame = pd.read_csv(source, on_bad_lines="warn", **kwargs)
+            offset = 1 if header else 0
+            for warning in caught:
+                for line, why in _SKIPPED_LINE.findall(str(warning.message)):
+                    malformed.append(SkippedRow(file, int(line) - offset, None, why.strip()))
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame(columns=list(names) if names is not None else [])
+    except pd.errors.ParserError as exc:
+        raise SchemaError(f"cannot parse file: {exc}", file=file) from exc
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"cannot decode file as {encoding}: {exc}", file=file) from exc
+    except OSError as exc:
+        raise SchemaError(f"cannot read file: {exc}", file=file) from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    bad_numbers = {s.row for s in malformed}
+    all_rows = np.arange(1, len(frame) + len(malformed) + 1, dtype=np.int64)
+    rows = all_rows[~np.isin(all_rows, list(bad_numbers))] if bad_numbers else all_rows
+    report.n_rows_read += len(frame) + len(malformed)
+    frame, rows = _drop_blank_rows(frame, rows, file, report)
+    if infer_others:
+        keep_text = set(text_columns or ())
+        for column in frame.columns:
+            if column not in keep_text:
+                frame[column] = infer_attribute_column(frame[column])
+    return frame, rows, malformed
+
+
+def _drop_blank_rows(
+    frame: pd.DataFrame, rows: np.ndarray, file: str, report: LoadReport
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Drop rows whose every cell is empty (blank lines), noting how many in the report."""
+    if frame.empty or not len(frame.columns):
+        return frame, rows
+    blank = np.ones(len(frame), dtype=bool)
+    for column in frame.columns:
+        values = frame[column]
+        blank &= (values.isna() | (values.astype(str).str.strip() == "")).to_numpy(dtype=bool)
+        if not blank.any():
+            return frame, rows
+    report.notes.append(f"{file}: ignored {int(blank.sum())} blank line(s)")
+    report.n_rows_read -= int(blank.sum())
+    return frame.loc[~blank].reset_index(drop=True), rows[~blank]
