@@ -91,11 +91,13 @@ class ItemKNNModel(Recommender):
         return state
 
     def _set_state(self, state: Mapping[str, NDArray[Any]]) -> None:
-        shape = (self.n_items, self.n_items)
+        # is_fitted is set after _set_state, so read the sizes from the maps directly.
+        n_users, n_items = len(self.user_map_), len(self.item_map_)
+        shape = (n_items, n_items)
         self.similarity_ = csr_from_state("similarity", state, shape)
         self.user_items_ = None
         if not self.config.binary:
-            self.user_items_ = csr_from_state("user_items", state, (self.n_users, self.n_items))
+            self.user_items_ = csr_from_state("user_items", state, (n_users, n_items))
 
 
 def cosine_similarity(matrix: sp.csr_matrix, shrink: float, n_neighbors: int) -> sp.csr_matrix:
@@ -122,9 +124,7 @@ def cosine_similarity(matrix: sp.csr_matrix, shrink: float, n_neighbors: int) ->
     off_diag = cooc.row != cooc.col
     rows, cols = cooc.row[off_diag], cooc.col[off_diag]
     denom = norms[rows] * norms[cols] + shrink
-    values = np.divide(
-        cooc.data[off_diag], denom, out=np.zeros(len(rows)), where=denom > 0
-    )
+    values = np.divide(cooc.data[off_diag], denom, out=np.zeros(len(rows)), where=denom > 0)
     keep = _top_per_row(rows, cols, values, n_neighbors) & (values != 0)
     n_items = matrix.shape[1]
     result = sp.csr_matrix(

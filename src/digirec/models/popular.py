@@ -120,15 +120,18 @@ class CategoryPopularConfig(PopularConfig):
 class CategoryPopularModel(Recommender):
     """Popular items in the categories the user interacts with.
 
-    ``score(u, i) = share_u(cat(i)) * pop(i) / max_{j in cat(i)} pop(j) + w * pop(i) / max_j pop(j)``
+    ::
 
-    where ``share_u(c)`` is the fraction of the user's (binary) history in category ``c`` and ``w``
-    is ``global_weight``. Popularity is normalised within each category, so the most popular item
-    of the user's dominant category always comes first (for ``w`` small), then categories in
-    order of the user's share; items of unvisited or unknown categories follow by global
-    popularity. Histories work the same way, which makes this the ``popular_in_category`` fallback
-    for new users and sessions. :meth:`similar_items` scores a one-item history: popular items of
-    the same category.
+        score(u, i) = share_u(cat(i)) * pop(i) / max_{j in cat(i)} pop(j)
+                      + w * pop(i) / max_j pop(j)
+
+    where ``share_u(c)`` is the fraction of the user's (binary) history in category ``c`` and
+    ``w`` is ``global_weight``. Popularity is normalised within each category, so the most
+    popular item of the user's dominant category always comes first (for ``w`` small) and each
+    visited category contributes its best sellers in proportion to the user's share; items of
+    unvisited or unknown categories follow by global popularity. Histories work the same way,
+    which makes this the ``popular_in_category`` fallback for new users and sessions.
+    :meth:`similar_items` scores a one-item history: popular items of the same category.
 
     Attributes
     ----------

@@ -1,0 +1,162 @@
+"""Implicit-feedback matrix factorisation by alternating least squares (Hu, Koren, Volinsky 2008).
+
+Training is delegated to the CPU solver of ``implicit``; digirec keeps the factors as plain numpy
+arrays, so a saved model serves without ``implicit``'s objects or the training data.
+
+Confidence convention (the one of ``implicit`` >= 0.5): an observed pair ``(u, i)`` with value
+``x_ui`` (1 for the binary matrix, the interaction weight otherwise) gets confidence
+``c_ui = alpha * x_ui`` and preference 1; unobserved pairs get confidence 1 and preference 0.
+Each user factor solves ``(VᵀV + Vᵀ(C_u - I)V + reg·I) u = Vᵀ C_u p_u``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from pydantic import Field
+
+from digirec.data.dataset import Dataset
+from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
+
+
+class ALSConfig(ModelConfig):
+    """Configuration of :class:`ALSModel`.
+
+    Attributes
+    ----------
+    factors:
+        Dimension of the user and item factors.
+    regularization:
+        L2 penalty ``reg`` on every factor.
+    alpha:
+        Confidence scale: an observed pair has confidence ``alpha * x_ui`` (``implicit``'s
+        convention; unobserved pairs have confidence 1). Values above 1 trust interactions more
+        than absences; with ``binary=True`` and ``alpha=1`` all cells weigh the same.
+    iterations:
+        Number of alternating sweeps (users, then items).
+    binary:
+        Use the binary user-item matrix (``True``) or the interaction weights (``False``).
+    random_state:
+        Seeds the initial factors (fits are deterministic for a given seed) and the tie-break.
+    """
+
+    factors: int = Field(64, ge=1, description="Latent dimension.")
+    regularization: float = Field(0.01, ge=0, description="L2 penalty on the factors.")
+    alpha: float = Field(1.0, gt=0, description="Confidence of an observed pair: alpha * x_ui.")
+    iterations: int = Field(15, ge=1, description="Alternating least-squares sweeps.")
+    binary: bool = Field(True, description="Binary (True) or weighted (False) user-item matrix.")
+
+
+class ALSModel(Recommender):
+    """Weighted matrix factorisation for implicit feedback, fitted by ALS.
+
+    Scores are ``U @ Vᵀ``. A history (new user, session) gets an exact fold-in: its user factor
+    is the least-squares solution above with the item factors held fixed, which is what one more
+    ALS sweep would give that user. :meth:`similar_items` is the cosine of item factors.
+
+    Attributes
+    ----------
+    user_factors_:
+        ``(n_users, factors)`` float32.
+    item_factors_:
+        ``(n_items, factors)`` float32.
+    """
+
+    name: ClassVar[str] = "als"
+    config_class: ClassVar[type[ModelConfig]] = ALSConfig
+    supports_history: ClassVar[bool] = True
+    config: ALSConfig
+
+    user_factors_: NDArray[np.float32]
+    item_factors_: NDArray[np.float32]
+
+    def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
+        del valid
+        from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+
+        cfg = self.config
+        matrix = dataset.user_item_matrix(binary=cfg.binary)
+        # implicit parallelises over users itself; a multithreaded BLAS inside each solve only
+        # oversubscribes the cores (implicit warns about it), so BLAS runs single-threaded here.
+        with threadpool_limits(1, "blas"):
+            # The CPU class explicitly: the factory would return a GPU model when CUDA exists.
+            # Each user's (item's) solve is independent given the other side's factors, so the
+            # result does not depend on the thread count and a seed makes it reproducible.
+            als = AlternatingLeastSquares(
+                factors=cfg.factors,
+                regularization=cfg.regularization,
+                alpha=cfg.alpha,
+                iterations=cfg.iterations,
+                random_state=cfg.random_state,
+            )
+            als.fit(matrix, show_progress=False)
+        self.user_factors_ = np.ascontiguousarray(als.user_factors, dtype=np.float32)
+        self.item_factors_ = np.ascontiguousarray(als.item_factors, dtype=np.float32)
+
+    def _score_users(self, user_idx: IdxArray) -> FloatMatrix:
+        return self.user_factors_[user_idx] @ self.item_factors_.T
+
+    def _score_histories(self, histories: sp.csr_matrix) -> FloatMatrix:
+        return self.fold_in(histories) @ self.item_factors_.T
+
+    def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
+        return cosine_rows(self.item_factors_, item_idx)
+
+    def fold_in(self, histories: sp.csr_matrix) -> FloatMatrix:
+        """User factors for ``(n, n_items)`` histories, item factors fixed (exact solve).
+
+        Values are interaction strengths ``x_ui`` (1 for the binary histories the public API
+        builds); the confidence convention is the one used in training.
+        """
+        return als_fold_in(
+            histories, self.item_factors_, self.config.regularization, self.config.alpha
+        )
+
+    def _get_state(self) -> dict[str, NDArray[Any]]:
+        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+
+    def _set_state(self, state: Mapping[str, NDArray[Any]]) -> None:
+        self.user_factors_ = np.asarray(state["user_factors"], dtype=np.float32)
+        self.item_factors_ = np.asarray(state["item_factors"], dtype=np.float32)
+
+
+def als_fold_in(
+    histories: sp.csr_matrix,
+    item_factors: NDArray[np.floating],
+    regularization: float,
+    alpha: float,
+) -> FloatMatrix:
+    """Solve ``(VᵀV + Vᵀ(C_u - I)V + reg·I) u = Vᵀ C_u p_u`` for every history row.
+
+    ``C_u`` has ``alpha * x_ui`` on observed items and 1 elsewhere; ``p_u`` is 1 on observed items.
+    Solved in float64 (one small ``factors x factors`` system per row).
+    """
+    csr = sp.csr_matrix(histories)
+    v = np.asarray(item_factors, dtype=np.float64)
+    n_factors = v.shape[1]
+    base = v.T @ v + regularization * np.eye(n_factors)
+    out = np.zeros((csr.shape[0], n_factors), dtype=np.float64)
+    for row in range(csr.shape[0]):
+        lo, hi = csr.indptr[row], csr.indptr[row + 1]
+        if lo == hi:
+            continue  # empty history: the solution is the zero vector
+        items = csr.indices[lo:hi]
+        confidence = alpha * csr.data[lo:hi].astype(np.float64)
+        vi = v[items]
+        lhs = base + (vi * (confidence - 1.0)[:, None]).T @ vi
+        rhs = confidence @ vi
+        out[row] = np.linalg.solve(lhs, rhs)
+    return out.astype(np.float32)
+
+
+def cosine_rows(factors: NDArray[np.float32], idx: IdxArray) -> FloatMatrix:
+    """Cosine similarity of the rows ``idx`` of ``factors`` with every row (zero rows give 0)."""
+    norms = np.linalg.norm(factors, axis=1)
+    safe = np.where(norms > 0, norms, 1.0).astype(np.float32)
+    unit = factors / safe[:, None]
+    return np.asarray(unit[idx] @ unit.T, dtype=np.float32)
