@@ -283,7 +283,7 @@ def test_als_fold_in_reproduces_converged_training_factors() -> None:
     # After many sweeps the trained user factor is (numerically) the fixed point of one more solve.
     x = random_binary(80, 30, 0.2, seed=7)
     ds = dataset_from_matrix(x)
-    model = ALSModel(factors=4, iterations=60, regularization=0.1).fit(ds)
+    model = ALSModel(factors=4, iterations=60, regularization=0.1, alpha=1.0).fit(ds)
     matrix = ds.user_item_matrix(binary=True)
     folded = model.fold_in(matrix)
     # Factors are of order 1; after 60 sweeps they move by < 1e-3 per sweep.

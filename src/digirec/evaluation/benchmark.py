@@ -74,17 +74,10 @@ def run_benchmark(
         grid = (grids or {}).get(name, TUNING_GRIDS.get(name, {})) if tune else {}
         n_settings = grid_size(grid)
         say(
-            f"[{name}] {'tuning ' + str(n_settings) + ' setting(s)' if tune else 'fixed setting'} on validation"
+            f"[{name}] {f'tuning {n_settings} setting(s)' if tune else 'fixed setting'}"
+            " on validation"
         )
-        counter = {"i": 0}
-
-        def report(trial: Trial, _name: str = name, _n: int = n_settings) -> None:
-            counter["i"] += 1
-            say(
-                f"[{_name}] {counter['i']}/{_n} {TUNING_METRIC}="
-                f"{trial.valid[TUNING_METRIC]:.4f} ({trial.fit_seconds:.1f}s) {trial.params}"
-            )
-
+        report = _trial_reporter(name, n_settings, say)
         search = grid_search(
             name, train, valid, grid=grid, base_params=base, ks=ks, on_trial=report
         )
@@ -139,6 +132,21 @@ def run_benchmark(
         "digirec_version": __version__,
         "results": results,
     }
+
+
+def _trial_reporter(name: str, n_settings: int, say: Progress) -> Callable[[Trial], None]:
+    """A progress callback that numbers the trials of one model's search."""
+    done = 0
+
+    def report(trial: Trial) -> None:
+        nonlocal done
+        done += 1
+        say(
+            f"[{name}] {done}/{n_settings} {TUNING_METRIC}={trial.valid[TUNING_METRIC]:.4f} "
+            f"({trial.fit_seconds:.1f}s) {trial.params}"
+        )
+
+    return report
 
 
 def to_markdown(document: Mapping[str, Any]) -> str:

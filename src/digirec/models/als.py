@@ -46,7 +46,7 @@ class ALSConfig(ModelConfig):
 
     factors: int = Field(64, ge=1, description="Latent dimension.")
     regularization: float = Field(0.01, ge=0, description="L2 penalty on the factors.")
-    alpha: float = Field(1.0, gt=0, description="Confidence of an observed pair: alpha * x_ui.")
+    alpha: float = Field(10.0, gt=0, description="Confidence of an observed pair: alpha * x_ui.")
     iterations: int = Field(15, ge=1, description="Alternating least-squares sweeps.")
     binary: bool = Field(True, description="Binary (True) or weighted (False) user-item matrix.")
 

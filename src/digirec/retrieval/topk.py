@@ -46,20 +46,39 @@ def topk(
     kk = min(k, n_items)
     # The k-th largest value is the threshold; every item scoring >= it is a candidate, which
     # includes all items tied at the boundary, so the tie-break is exact.
-    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-    threshold = np.take_along_axis(scores, part, axis=1).min(axis=1)
+    part, part_scores = _partial_top(scores, kk)
+    threshold = part_scores.min(axis=1)
     n_candidates = (scores >= threshold[:, None]).sum(axis=1)
-    for row in range(n_rows):
+    # Fast path (most rows): exactly kk candidates, all finite -> one vectorised lexsort.
+    clean = (n_candidates == kk) & np.isfinite(part_scores).all(axis=1)
+    if clean.any():
+        cand = part[clean]
+        cand_scores = part_scores[clean]
+        order = np.lexsort((tie_ranks[cand], -cand_scores), axis=-1)
+        chosen = np.take_along_axis(cand, order, axis=1)
+        out_items[clean, :kk] = chosen
+        out_scores[clean, :kk] = np.take_along_axis(cand_scores, order, axis=1)
+    # Slow path: ties at the boundary or excluded (-inf) items among the top kk.
+    for row in np.flatnonzero(~clean):
         row_scores = scores[row]
-        if n_candidates[row] == kk:
-            cand = part[row]
-        else:
-            cand = np.flatnonzero(row_scores >= threshold[row])
-        cand_scores = row_scores[cand]
-        cand = cand[np.isfinite(cand_scores) | (cand_scores > 0)]  # drop -inf (and NaN)
-        cand_scores = row_scores[cand]
-        order = np.lexsort((tie_ranks[cand], -cand_scores))[:kk]
+        cand = np.flatnonzero(row_scores >= threshold[row])
+        cand = cand[~np.isneginf(row_scores[cand]) & ~np.isnan(row_scores[cand])]
+        order = np.lexsort((tie_ranks[cand], -row_scores[cand]))[:kk]
         chosen = cand[order]
         out_items[row, : len(chosen)] = chosen
         out_scores[row, : len(chosen)] = row_scores[chosen]
     return out_items, out_scores
+
+
+def _partial_top(
+    scores: NDArray[np.floating], kk: int
+) -> tuple[NDArray[np.int64], NDArray[np.floating]]:
+    """Some ``kk`` largest entries per row (order and tie choice unspecified).
+
+    torch.topk is several times faster than numpy's argpartition on wide rows; only the values
+    matter for exactness, because every item tied at the threshold is re-examined afterwards.
+    """
+    import torch
+
+    values, indices = torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), kk, dim=1)
+    return indices.numpy().astype(np.int64), values.numpy()

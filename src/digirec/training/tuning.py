@@ -28,7 +28,7 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
     "als": {
         "factors": [64, 128, 256],
         "regularization": [0.01, 0.1, 1.0, 10.0],
-        "alpha": [1.0, 5.0, 20.0],
+        "alpha": [2.0, 10.0, 40.0],
     },
     "bpr": {
         "factors": [64, 128],
