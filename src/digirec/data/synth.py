@@ -33,7 +33,7 @@ import functools
 import itertools
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -318,8 +318,14 @@ CATEGORIES: dict[str, _Category] = {
         0.07,
         0.75,
         (
-            ("Cinema-quality picture for movies, sports and gaming.", "影院级画质，畅享电影、体育和游戏。"),
-            ("Brings streaming apps and vivid colour to your living room.", "丰富影视应用，色彩鲜艳。"),
+            (
+                "Cinema-quality picture for movies, sports and gaming.",
+                "影院级画质，畅享电影、体育和游戏。",
+            ),
+            (
+                "Brings streaming apps and vivid colour to your living room.",
+                "丰富影视应用，色彩鲜艳。",
+            ),
         ),
     ),
     "Speakers": _Category(
@@ -517,10 +523,10 @@ _POOLS: dict[str, tuple[str, ...]] = {
             "voice assistant"),
     "Speakers": ("bluetooth", "waterproof", "Wi-Fi", "voice assistant", "stereo pairing",
                  "long battery life"),
-    "Monitors": ("QHD", "4K", "144Hz", "HDR", "USB-C", "height adjustable", "built-in speakers"),
+    "Monitors": ("HDR", "USB-C", "height adjustable", "built-in speakers"),
     "Games": ("4K gaming", "ray tracing", "backwards compatible", "Wi-Fi"),
     "Software": ("cloud storage", "multi-device", "AI features"),
-    "Accessories": ("USB-C", "rechargeable", "water resistant", "drop protection"),
+    "Accessories": ("USB-C",),
 }
 # fmt: on
 
@@ -541,7 +547,6 @@ class _Sub:
     battery: tuple[int, int] | None = None
     megapixels: tuple[int, ...] = ()
     palette: str = ""
-    pool: tuple[str, ...] | None = None  # overrides the category feature pool
     versioned: bool = True  # generations are successive versions (older ones cheaper)
 
 
@@ -560,7 +565,8 @@ _STORAGE_PRICE = (1.0, 1.15, 1.4, 1.7, 2.0)
 _CONDITIONS = (
     ("new", "", "", 1.0, "", ""),
     ("renewed", "Renewed", "官方翻新", 0.8,
-     "Certified renewed: inspected, tested and covered by warranty.", "官方翻新，经检测并享受保修。"),
+     "Certified renewed: inspected, tested and covered by warranty.",
+     "官方翻新，经检测并享受保修。"),
     ("open box", "Open Box", "开箱特价", 0.9,
      "Open-box item in like-new condition.", "开箱商品，成色如新。"),
 )  # fmt: skip
@@ -594,17 +600,15 @@ _SUBCATEGORIES: dict[str, _Sub] = {
                       (128, 256, 512, 1024), (8, 12, 16), (11.0, 12.4, 13.0),
                       battery=(7500, 11200), palette="tablet"),
     "E-readers": _S("Tablets", "电子阅读器", "E-reader", "电子书阅读器", "storage", (16, 32, 64),
-                    (), (6.0, 7.0, 10.2), battery=(1500, 3000), palette="plain",
-                    pool=("waterproof", "long battery life", "USB-C")),
+                    (), (6.0, 7.0, 10.2), battery=(1500, 3000), palette="plain"),
     "Over-Ear Headphones": _S("Headphones", "头戴式耳机", "Over-Ear Headphones", "头戴式耳机",
                               battery=(400, 1000), palette="audio"),
     "True Wireless Earbuds": _S("Headphones", "真无线耳机", "Earbuds", "真无线耳机",
                                 battery=(300, 600), palette="audio"),
     "Gaming Headsets": _S("Headphones", "游戏耳机", "Gaming Headset", "游戏耳机",
-                          battery=(700, 1500), palette="audio",
-                          pool=("bluetooth", "spatial audio", "low latency", "multipoint")),
+                          battery=(700, 1500), palette="audio"),
     "Wired Headphones": _S("Headphones", "有线耳机", "Wired Headphones", "有线耳机",
-                           palette="audio", pool=("hi-res audio", "detachable microphone")),
+                           palette="audio"),
     "Mirrorless Cameras": _S("Cameras", "微单相机", "Mirrorless Camera", "微单相机", "kit",
                              screen=(3.0, 3.2), battery=(1800, 2300),
                              megapixels=(24, 26, 33, 40, 45, 61), palette="camera"),
@@ -614,11 +618,9 @@ _SUBCATEGORIES: dict[str, _Sub] = {
                           screen=(2.0, 3.0), battery=(1000, 1300), megapixels=(20, 24, 40),
                           palette="camera"),
     "Action Cameras": _S("Cameras", "运动相机", "Action Camera", "运动相机", screen=(2.3, 2.5),
-                         battery=(1600, 2000), megapixels=(12, 27, 48), palette="camera",
-                         pool=("4K video", "image stabilisation", "Wi-Fi", "flip screen")),
+                         battery=(1600, 2000), megapixels=(12, 27, 48), palette="camera"),
     "Drones": _S("Cameras", "无人机", "Camera Drone", "航拍无人机", "combo",
-                 battery=(2400, 4300), megapixels=(12, 20, 48), palette="plain",
-                 pool=("4K video", "GPS", "Wi-Fi")),
+                 battery=(2400, 4300), megapixels=(12, 20, 48), palette="plain"),
     "Smartwatches": _S("Smartwatches", "智能手表", "Smartwatch", "智能手表", storage=(32, 64),
                        screen=(1.4, 1.6, 1.8, 1.9, 2.0), battery=(280, 600), palette="watch"),
     "Fitness Trackers": _S("Smartwatches", "智能手环", "Fitness Tracker", "智能手环",
@@ -636,8 +638,7 @@ _SUBCATEGORIES: dict[str, _Sub] = {
     "Portable Speakers": _S("Speakers", "便携音箱", "Portable Bluetooth Speaker", "便携蓝牙音箱",
                             battery=(2000, 10000), palette="audio"),
     "Smart Speakers": _S("Speakers", "智能音箱", "Smart Speaker", "智能音箱", palette="audio"),
-    "Soundbars": _S("Speakers", "回音壁", "Soundbar", "回音壁音响", palette="plain",
-                    pool=("Wi-Fi", "bluetooth", "voice assistant", "HDMI 2.1")),
+    "Soundbars": _S("Speakers", "回音壁", "Soundbar", "回音壁音响", palette="plain"),
     "Gaming Monitors": _S("Monitors", "电竞显示器", "Gaming Monitor", "电竞显示器",
                           screen=(24.5, 27.0, 31.5, 34.0), palette="monitor"),
     "Professional Monitors": _S("Monitors", "专业显示器", "Monitor", "专业显示器",
@@ -651,8 +652,7 @@ _SUBCATEGORIES: dict[str, _Sub] = {
                             battery=(4300, 6000), palette="console"),
     "VR Headsets": _S("Games", "VR头显", "VR Headset", "VR头显", "storage", (128, 256, 512),
                       palette="plain"),
-    "Video Games": _S("Games", "电子游戏", "Video Game", "游戏", "edition", versioned=False,
-                      pool=("online multiplayer", "single player", "co-op")),
+    "Video Games": _S("Games", "电子游戏", "Video Game", "游戏", "edition", versioned=False),
     "Office & Productivity": _S("Software", "办公软件", "Software", "办公软件", "devices"),
     "Creative Software": _S("Software", "创意设计软件", "Creative Software", "创意设计软件"),
     "Security Software": _S("Software", "安全软件", "Antivirus Software", "杀毒软件", "devices"),
@@ -684,6 +684,46 @@ _SUBCATEGORIES: dict[str, _Sub] = {
 }
 # fmt: on
 del _S
+
+# Subcategories whose optional features differ from their category's pool.
+# fmt: off
+_SUB_POOLS: dict[str, tuple[str, ...]] = {
+    "E-readers": ("waterproof", "long battery life", "USB-C"),
+    "Gaming Headsets": ("bluetooth", "spatial audio", "low latency", "multipoint"),
+    "Wired Headphones": ("hi-res audio", "detachable microphone"),
+    "Action Cameras": ("4K video", "image stabilisation", "Wi-Fi", "flip screen"),
+    "Drones": ("4K video", "GPS", "Wi-Fi"),
+    "Portable Speakers": ("bluetooth", "waterproof", "stereo pairing", "long battery life",
+                          "USB-C"),
+    "Smart Speakers": ("Wi-Fi", "bluetooth", "voice assistant", "stereo pairing", "spatial audio"),
+    "Soundbars": ("Wi-Fi", "bluetooth", "voice assistant", "HDMI 2.1"),
+    "Home Consoles": ("4K gaming", "ray tracing", "backwards compatible", "Wi-Fi"),
+    "Handheld Consoles": ("Wi-Fi", "OLED display", "backwards compatible"),
+    "VR Headsets": ("mixed reality", "hand tracking", "Wi-Fi"),
+    "Video Games": ("online multiplayer", "single player", "co-op"),
+    "Phone Cases": ("drop protection", "MagSafe"),
+    "Chargers": ("USB-C", "GaN", "fast charging"),
+    "Screen Protectors": ("tempered glass",),
+    "Power Banks": ("USB-C", "fast charging", "wireless charging"),
+    "Cables": ("USB-C", "braided", "fast charging"),
+    "Docks & Hubs": ("USB-C", "Thunderbolt 4"),
+    "Laptop Bags": ("padded", "water resistant"),
+    "Mice": ("wireless", "bluetooth", "rechargeable", "ergonomic"),
+    "Keyboards": ("wireless", "bluetooth", "backlit keyboard", "rechargeable"),
+    "Styluses": ("pressure sensitivity", "rechargeable", "magnetic attachment"),
+    "Memory Cards": ("V30 video speed", "UHS-II", "water resistant"),
+    "Camera Lenses": ("weather sealing", "image stabilisation"),
+    "Camera Batteries": ("rechargeable", "USB-C"),
+    "Camera Bags": ("padded", "water resistant"),
+    "Tripods": ("quick release",),
+    "Gimbals": ("3-axis stabilisation", "bluetooth"),
+    "Watch Bands": ("quick release", "water resistant"),
+    "Game Controllers": ("bluetooth", "rechargeable", "haptic feedback", "low latency"),
+    "Streaming Devices": ("4K", "Dolby Vision", "voice assistant", "Wi-Fi"),
+    "TV Mounts": ("full motion",),
+    "Monitor Arms": ("gas spring", "height adjustable"),
+}
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -1388,6 +1428,49 @@ def _join_en(parts: Sequence[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+# Words that already say what an accessory or device is: the title then skips the noun
+# ("Anker Nano 65W Charger", not "Anker Nano 65W Charger Charger").
+_PRODUCT_WORDS = frozenset(
+    (
+        "adapter", "arm", "backpack", "band", "bank", "battery", "box", "bracket", "cable", "case",
+        "charger", "controller", "cover", "display", "dock", "earbuds", "film", "glass",
+        "headphones", "hub", "keyboard", "loop", "monitor", "mount", "mouse", "pair", "pen",
+        "pencil", "protector", "sleeve", "soundbar", "speaker", "stick", "strap", "streamer",
+        "tripod",
+    )
+)  # fmt: skip
+
+
+def _names_product(model: str, noun: str) -> bool:
+    words = {w.strip("()").lower() for w in model.split()}
+    return noun.lower() in model.lower() or bool(words & _PRODUCT_WORDS)
+
+
+def _lower_words(text: str) -> str:
+    """Lower-case ordinary words for running text, keeping acronyms: "OLED Smart TV"
+    -> "OLED smart TV", "Over-Ear Headphones" -> "over-ear headphones"."""
+
+    def lower(part: str) -> str:
+        return part.lower() if part[:1].isalpha() and part[1:] == part[1:].lower() else part
+
+    return " ".join("-".join(lower(p) for p in w.split("-")) for w in text.split())
+
+
+def _article(word: str) -> str:
+    """English indefinite article by sound: "an OLED", "an 18-inch", "an 8000 mAh", "a 4K"."""
+    vowel = word[:1].lower() in "aeio" or word.startswith(("OLED", "LED", "HDR", "8", "11", "18"))
+    eleven = word[:2] in ("11", "18") and (len(word) in (2, 5) or not word[2:3].isdigit())
+    if word[:1] in "0123456789":
+        vowel = word.startswith("8") or eleven
+    return "an" if vowel else "a"
+
+
+def _with_article(noun: str) -> str:
+    if noun.endswith(("headphones", "earbuds")):
+        return f"a pair of {noun}"
+    return f"{_article(noun)} {noun}"
+
+
 def _storage_label(gb: int) -> str:
     return f"{gb // 1024}TB" if gb >= 1024 and gb % 1024 == 0 else f"{gb}GB"
 
@@ -1535,9 +1618,10 @@ def _make_item(
         color = palette[_pick(u[8], len(palette), 0.7)]
         color_zh = _COLORS[color]
 
-    pool = [f for f in (sub.pool if sub.pool is not None else _POOLS[line.category])]
-    pool = [f for f in pool if f not in line.features]
-    n_extra = min(len(pool), 1 + _pick(u[9], 3))
+    pool = [
+        f for f in _SUB_POOLS.get(line.subcategory, _POOLS[line.category]) if f not in line.features
+    ]
+    n_extra = min(len(pool), _pick(u[9], 3) + (0 if line.features else 1))
     chosen = sorted(np.argsort(u[16 : 16 + len(pool)])[:n_extra].tolist())
     features = list(line.features) + [pool[i] for i in chosen]
 
@@ -1553,8 +1637,12 @@ def _make_item(
     core_en = model if model.startswith(line.brand) else f"{line.brand} {model}"
     model_zh = model[len(line.brand) :].strip() if model.startswith(line.brand) else model
     core_zh = f"{brand.zh} {model_zh}"
-    noun = "" if sub.noun.lower() in model.lower() else sub.noun
-    head_en = " ".join(p for p in (core_en, adj_en, noun) if p)
+    if _names_product(model, sub.noun):
+        head_en = core_en  # the model already says what it is ("Xbox Wireless Controller")
+    else:
+        model_words = {w.lower() for w in model.split()}
+        noun = " ".join(w for w in sub.noun.split() if w.lower() not in model_words)
+        head_en = " ".join(p for p in (core_en, adj_en, noun) if p)
     title = ", ".join(p for p in (head_en, label_en, color) if p)
     title_zh = " ".join(p for p in (core_zh, adj_zh + sub.noun_zh, label_zh, color_zh) if p)
     if cond_en:
@@ -1570,17 +1658,16 @@ def _make_item(
         specs_en.append(f"{ram:.0f} GB of RAM")
         specs_zh.append(f"运行内存{ram:.0f}GB")
     if not math.isnan(screen):
-        specs_en.append(f"a {screen:g}-inch display")
+        specs_en.append(f"{_article(f'{screen:g}')} {screen:g}-inch display")
         specs_zh.append(f"{screen:g}英寸屏幕")
     if not math.isnan(megapixels):
-        specs_en.append(f"a {megapixels:.0f} MP sensor")
+        specs_en.append(f"{_article(f'{megapixels:.0f}')} {megapixels:.0f} MP sensor")
         specs_zh.append(f"{megapixels * 100:.0f}万像素")
     if not math.isnan(battery):
-        specs_en.append(f"a {battery:.0f} mAh battery")
+        specs_en.append(f"{_article(f'{battery:.0f}')} {battery:.0f} mAh battery")
         specs_zh.append(f"电池容量{battery:.0f}mAh")
     tagline_en, tagline_zh = cat.taglines[_pick(u[10], len(cat.taglines))]
-    noun_lower = sub.noun[0].lower() + sub.noun[1:] if not sub.noun.isupper() else sub.noun
-    desc = [f"The {core_en} is a {noun_lower} from {line.brand}"]
+    desc = [f"The {core_en} is {_with_article(_lower_words(sub.noun))} from {line.brand}"]
     desc[0] += f" with {_join_en(features)}." if features else "."
     desc_zh = [f"{core_zh}是一款{brand.zh}{sub.noun_zh}"]
     desc_zh[0] += f"，支持{'、'.join(_FEATURES[f][0] for f in features)}。" if features else "。"
@@ -1596,10 +1683,7 @@ def _make_item(
         desc.append(cond_desc)
         desc_zh.append(cond_desc_zh)
 
-    if sub.versioned:
-        year = start.year - 1 - age
-    else:
-        year = start.year - 1 - _pick(u[11], 4)
+    year = start.year - 1 - (age if sub.versioned else _pick(u[11], 4))
     released = dt.date(year, 1, 1) + dt.timedelta(days=_pick(u[12], 365))
 
     row: dict[str, object] = {
@@ -1657,8 +1741,10 @@ def _build_catalogue(cfg: SynthConfig, rng: np.random.Generator) -> _Catalogue:
             u = rng.random(_N_UNIFORMS)
             line = lines[min(int(np.searchsorted(cum, u[15], side="right")), len(lines) - 1)]
             key = _sku_key(line, u)
-            # A product already listed new comes back renewed, then open box (not software).
-            n_conditions = 1 if cat == "Software" else len(_CONDITIONS)
+            # A product already listed new comes back renewed, then open box (not software or
+            # games).
+            digital = cat == "Software" or line.subcategory == "Video Games"
+            n_conditions = 1 if digital else len(_CONDITIONS)
             condition = 0
             while condition < n_conditions and (*key, condition) in seen:
                 condition += 1
@@ -1691,9 +1777,7 @@ def _build_catalogue(cfg: SynthConfig, rng: np.random.Generator) -> _Catalogue:
     is_new = rng.random(n_items) < cfg.new_item_share
     new_day = np.floor(rng.uniform(0.1, 0.9, n_items) * cfg.n_days)
     release_day = np.where(is_new, new_day, release_day)
-    items[RELEASE_DATE] = [
-        (start + dt.timedelta(days=int(d))).isoformat() for d in release_day
-    ]
+    items[RELEASE_DATE] = [(start + dt.timedelta(days=int(d))).isoformat() for d in release_day]
     years_old = np.maximum(-release_day, 0.0) / 365.0
     p_out = np.minimum(0.6, cfg.out_of_stock_share * (0.5 + 0.75 * years_old))
     items[IN_STOCK] = ~(rng.random(n_items) < np.where(is_new, 0.0, p_out))
@@ -1868,8 +1952,8 @@ def _build_users(cfg: SynthConfig, cat: _Catalogue, rng: np.random.Generator) ->
     interest = np.log([CATEGORIES[c].interest for c in cat_names])
     age_adj = np.zeros((len(_AGE_BANDS), n_cat))
     for band, adj in _AGE_INTEREST.items():
-        for c, v in adj.items():
-            age_adj[_AGE_BANDS.index(band), cat_names.index(c)] = v
+        for name, v in adj.items():
+            age_adj[_AGE_BANDS.index(band), cat_names.index(name)] = v
     afford = np.minimum(0.0, log_budget[:, None] - cat.cat_log_median[None, :])
     logits = interest[None, :] + age_adj[age_i] + 0.8 * np.maximum(afford, -2.5)
     n_pref = rng.choice([1, 2, 3], size=n, p=[0.35, 0.4, 0.25]).astype(np.int64)
@@ -1917,10 +2001,7 @@ def _build_users(cfg: SynthConfig, cat: _Catalogue, rng: np.random.Generator) ->
 
     m = cfg.brand_loyalty
     kappa = 6.0  # Beta concentration: users differ in loyalty around the mean
-    if 0.0 < m < 1.0:
-        loyalty = rng.beta(m * kappa, (1 - m) * kappa, size=n)
-    else:
-        loyalty = np.full(n, m)
+    loyalty = rng.beta(m * kappa, (1 - m) * kappa, size=n) if 0.0 < m < 1.0 else np.full(n, m)
     loyalty = np.round(loyalty, 3)
 
     shape = cfg.activity_shape
@@ -1974,7 +2055,10 @@ _CELLS_PER_CHUNK = 2_000_000  # bounds the sessions x items logit matrix of one 
 
 
 def _pick_ranked(
-    rng: np.random.Generator, table: IntArray, counts: IntArray, cum: dict[int, tuple[float, ...]]
+    rng: np.random.Generator,
+    table: IntArray,
+    counts: IntArray,
+    cum: Mapping[int, tuple[float, ...]],
 ) -> IntArray:
     """Pick one entry per row of ``table`` (priority order) with rank weights from ``cum``."""
     r = rng.random(len(table))
@@ -1985,7 +2069,7 @@ def _pick_ranked(
         thresholds[rows] = np.asarray(c[:width])
     rank = (r[:, None] >= thresholds).sum(axis=1)
     rank = np.minimum(rank, np.maximum(counts - 1, 0))
-    return table[np.arange(len(table)), rank]
+    return np.asarray(table[np.arange(len(table)), rank], dtype=np.int64)
 
 
 def _group_starts(group: IntArray) -> BoolArray:

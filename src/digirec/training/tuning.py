@@ -74,6 +74,13 @@ def grid_size(grid: Mapping[str, Sequence[Any]]) -> int:
     return size
 
 
+def _cutoff(metric: str) -> int:
+    name, _, k = metric.partition("@")
+    if not name or not k.isdigit():
+        raise ValueError(f"tuning metric must look like 'ndcg@10', got {metric!r}")
+    return int(k)
+
+
 def grid_search(
     model_name: str,
     train: Dataset,
@@ -90,6 +97,8 @@ def grid_search(
     Ties in the metric keep the grid order, so the search is deterministic.
     """
     grid = TUNING_GRIDS.get(model_name, {}) if grid is None else grid
+    # The tuning metric's cut-off is always evaluated, whatever the reported cut-offs are.
+    eval_ks = sorted({*ks, _cutoff(metric)})
     trials: list[Trial] = []
     for setting in iter_grid(grid):
         params = {**(base_params or {}), **setting}
@@ -97,7 +106,7 @@ def grid_search(
         start = time.perf_counter()
         model.fit(train, valid)
         fit_seconds = time.perf_counter() - start
-        metrics = evaluate_model(model, valid, ks=ks)
+        metrics = evaluate_model(model, valid, ks=eval_ks)
         trial = Trial(params=model.get_config(), valid=metrics, fit_seconds=fit_seconds)
         trials.append(trial)
         if on_trial is not None:
