@@ -116,17 +116,20 @@ _SECONDS_PER_DAY = 86_400
 class SynthConfig(BaseModel):
     """Parameters of the synthetic shop; every field has a documented default.
 
-    The defaults give about 2,000 users, 600 items and ~100,000 events over 120 days, generated
-    in well under a second or two. Probabilities of the click/cart/purchase funnel are base
-    rates for an average user-item fit; a good fit (preferred brand, within budget, better
-    product) raises them, a poor one lowers them.
+    The defaults give 2,000 users, 600 items and about 95,000 events (4,500 purchases) over
+    120 days, generated in well under a second; 50,000 users and 5,000 items take ~10 s.
+    Probabilities of the click/cart/purchase funnel are base rates for an average user-item
+    fit; a good fit (preferred brand, within budget, better product) raises them, a poor one
+    lowers them.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     n_users: int = Field(default=2000, ge=1, description="Number of users.")
     n_items: int = Field(
-        default=600, ge=24, description="Number of catalogue items (at least 2 per category)."
+        default=600,
+        ge=24,
+        description="Number of catalogue items (at least 24, so that every category has some).",
     )
     n_days: int = Field(default=120, ge=1, description="Length of the event log in days.")
     random_state: int = Field(default=42, ge=0, description="Seed of every random draw.")
@@ -552,11 +555,11 @@ class _Sub:
 
 _VARIANTS: dict[str, tuple[tuple[str, str, float], ...]] = {
     "kit": (("Body Only", "单机身", 1.0), ("Lens Kit", "镜头套机", 1.3)),
-    "combo": (("Standard", "标准版", 1.0), ("Fly More Combo", "畅飞套装", 1.35)),
+    "combo": (("", "", 1.0), ("Fly More Combo", "畅飞套装", 1.35)),
     "edition": (("Standard Edition", "标准版", 1.0), ("Deluxe Edition", "豪华版", 1.45)),
     "devices": (("1 Device", "1台设备", 1.0), ("3 Devices", "3台设备", 1.4),
                 ("5 Devices", "5台设备", 1.8)),
-    "bundle": (("Console", "主机", 1.0), ("Game Bundle", "游戏同捆套装", 1.15)),
+    "bundle": (("", "", 1.0), ("Game Bundle", "游戏同捆套装", 1.15)),
 }  # fmt: skip
 _STORAGE_PRICE = (1.0, 1.15, 1.4, 1.7, 2.0)
 # Item condition: (column value, title suffix, Chinese suffix, price factor, description).
@@ -739,6 +742,7 @@ class _Line:
     features: tuple[str, ...]  # features every product of the line has
     accessory_for: tuple[str, ...] = ()  # accessories: categories they complement
     fits: str = ""  # accessories: the only device brand they fit ("" = rule in _complements)
+    fits_model: str = ""  # accessories: model (``{g}`` = same generation) they are made for
 
 
 # Rows: (brand, model template, generations, subcategory, price, features[, for, fits]).
@@ -1265,12 +1269,11 @@ _LINE_ROWS: dict[str, list[tuple[object, ...]]] = {
          "Laptops"),
         # Memory cards
         ("SanDisk", "Extreme PRO SDXC", "", "Memory Cards", 29, "V30 video speed", "Cameras"),
-        ("SanDisk", "Extreme microSDXC", "", "Memory Cards", 25, "V30 video speed",
-         "Cameras|Games"),
+        ("SanDisk", "Extreme microSDXC", "", "Memory Cards", 25, "V30 video speed", "Cameras"),
         ("SanDisk", "microSDXC Card for Nintendo Switch", "", "Memory Cards", 29, "", "Games",
          "Nintendo"),
-        ("Samsung", "PRO Plus microSDXC", "", "Memory Cards", 19, "V30 video speed",
-         "Cameras|Games", "*"),
+        ("Samsung", "PRO Plus microSDXC", "", "Memory Cards", 19, "V30 video speed", "Cameras",
+         "*"),
         ("Lexar", "Professional 1800x SDXC", "", "Memory Cards", 59, "UHS-II", "Cameras"),
         ("Sony", "TOUGH SF-G SDXC", "", "Memory Cards", 129, "UHS-II", "Cameras", "*"),
         # Camera lenses, batteries and gear
@@ -1356,12 +1359,65 @@ _LINE_ROWS: dict[str, list[tuple[object, ...]]] = {
 # fmt: on
 
 
+# Model-specific accessories: accessory template -> device model it fits. A case for the
+# "iPhone {g}" fits "iPhone 16", "iPhone 16 Pro" ... of the same generation, nothing else.
+_FITS_MODEL: dict[str, str] = {
+    "iPhone {g} Silicone Case with MagSafe": "iPhone {g}",
+    "iPhone {g} Clear Case with MagSafe": "iPhone {g}",
+    "Galaxy S{g} Silicone Case": "Galaxy S{g}",
+    "Galaxy S{g} Smart View Wallet Case": "Galaxy S{g}",
+    "Mate {g} Pro Leather Case": "Mate {g} Pro",
+    "Xiaomi {g} Protective Case": "Xiaomi {g}",
+    "Pixel {g} Case": "Pixel {g}",
+    "Ultra Hybrid Case for iPhone {g}": "iPhone {g}",
+    "Tough Armor Case for Galaxy S{g}": "Galaxy S{g}",
+    "Defender Series Case for iPhone {g}": "iPhone {g}",
+    "GLAS.tR EZ Fit Screen Protector for iPhone {g}": "iPhone {g}",
+    "ScreenForce UltraGlass for iPhone {g}": "iPhone {g}",
+    "InvisibleShield Glass Elite for Galaxy S{g}": "Galaxy S{g}",
+    "Galaxy Tab S{g} Anti-Reflecting Screen Protector": "Galaxy Tab S{g}",
+    "Mate {g} Pro Tempered Glass Screen Protector": "Mate {g} Pro",
+    "Xiaomi {g} Tempered Glass Screen Protector": "Xiaomi {g}",
+    "Magic Keyboard for iPad Pro": "iPad Pro",
+    "Galaxy Tab S{g} Book Cover Keyboard": "Galaxy Tab S{g}",
+    "Pad {g} Keyboard": "Xiaomi Pad {g}",
+    "Tab P{g} Keyboard Pack": "Tab P{g}",
+    "Mini {g} Pro Intelligent Flight Battery": "Mini {g} Pro",
+    "Watch GT Leather Strap": "Watch GT",
+    "Surface Pro Keyboard": "Surface Pro",
+    "Surface Slim Pen {g}": "Surface Pro",
+    "Smart Band Strap": "Smart Band",
+}
+
+# Devices that take no accessories (a memory card is not a complement of a video game).
+_NO_COMPLEMENTS = frozenset({"Video Games"})
+# Accessory subcategory -> device subcategories it does not suit although their category is in
+# its accessory_for (no lens for a compact camera, no keyboard for an e-reader).
+_UNSUITED: dict[str, frozenset[str]] = {
+    "Camera Lenses": frozenset({"Compact Cameras", "Action Cameras", "Drones"}),
+    "Camera Bags": frozenset({"Action Cameras", "Drones"}),
+    "Tripods": frozenset({"Drones"}),
+    "Gimbals": frozenset({"Compact Cameras", "Action Cameras", "Drones"}),
+    "Memory Cards": frozenset({"Drones"}),
+    "Camera Batteries": frozenset({"Compact Cameras"}),
+    "Watch Bands": frozenset({"Fitness Trackers"}),
+    "Keyboards": frozenset({"E-readers"}),
+    "Styluses": frozenset({"E-readers"}),
+    "Mice": frozenset({"E-readers"}),
+    "Docks & Hubs": frozenset({"E-readers"}),
+}
+
+
 def _split(text: object) -> tuple[str, ...]:
     return tuple(part for part in str(text).split(LIST_SEP) if part) if text else ()
 
 
+@functools.cache
 def _parse_lines() -> dict[str, list[_Line]]:
-    """Turn the compact rows above into :class:`_Line` objects, grouped by category."""
+    """Turn the compact rows above into :class:`_Line` objects, grouped by category.
+
+    Cached: parsed on first use, not at import. Callers must not mutate the result.
+    """
     out: dict[str, list[_Line]] = {}
     for category, rows in _LINE_ROWS.items():
         lines = []
@@ -1378,6 +1434,7 @@ def _parse_lines() -> dict[str, list[_Line]]:
                     features=_split(feats),
                     accessory_for=_split(row[6]) if len(row) > 6 else (),
                     fits=str(row[7]) if len(row) > 7 else "",
+                    fits_model=_FITS_MODEL.get(str(template), ""),
                 )
             )
         out[category] = lines
@@ -1432,7 +1489,8 @@ def _join_en(parts: Sequence[str]) -> str:
 # ("Anker Nano 65W Charger", not "Anker Nano 65W Charger Charger").
 _PRODUCT_WORDS = frozenset(
     (
-        "adapter", "arm", "backpack", "band", "bank", "battery", "box", "bracket", "cable", "case",
+        "adapter", "arm", "backpack", "band", "bank", "battery", "box", "bracket", "cable", "card",
+        "case",
         "charger", "controller", "cover", "display", "dock", "earbuds", "film", "glass",
         "headphones", "hub", "keyboard", "loop", "monitor", "mount", "mouse", "pair", "pen",
         "pencil", "protector", "sleeve", "soundbar", "speaker", "stick", "strap", "streamer",
@@ -1831,54 +1889,75 @@ def _build_catalogue(cfg: SynthConfig, rng: np.random.Generator) -> _Catalogue:
 def _complements(
     items: pd.DataFrame, k: int, log_pop: FloatArray, rng: np.random.Generator
 ) -> tuple[IntArray, IntArray]:
-    """Accessories that complement each main product, same-brand ones first.
+    """Up to ``k`` accessories that complement each main product, most specific first.
 
-    An accessory fits a product of category ``c`` when ``c`` is in its ``accessory_for``. A
-    device maker's accessory fits only that maker's devices (an Apple case does not fit a
-    Samsung phone) unless its line says ``fits="*"``; third-party accessories fit every brand
-    or the one brand named in ``fits``.
+    An accessory fits a product of category ``c`` when ``c`` is in its ``accessory_for`` and:
+
+    * it is made for that model (``_FITS_MODEL``: an iPhone 16 case fits iPhone 16 models
+      only), if it is model-specific;
+    * a device maker's accessory fits only that maker's devices (an Apple charger does not go
+      with a Samsung phone) unless its line says ``fits="*"``; third-party accessories fit
+      every brand, or the one brand named in ``fits``.
+
+    Model-specific accessories come first, then the maker's own, then third-party ones (one
+    slot is kept for those); each group in a popularity-weighted random order. One listing per
+    product: the new, renewed and open-box listings of an accessory count once.
     """
     n = len(items)
     comp = np.full((n, max(k, 1)), -1, dtype=np.int64)
     n_comp = np.zeros(n, dtype=np.int64)
     if k == 0:
         return comp[:, :0], n_comp
-    lines = [li for li in _parse_lines()[_ACCESSORIES]]
-    fits_by_model: dict[tuple[str, str], str] = {}
-    for li in lines:
+    lines = _parse_lines()
+    fit_rules: dict[tuple[str, str], tuple[str, str]] = {}  # (brand, model) -> (brand, model)
+    for li in lines[_ACCESSORIES]:
         for g in li.gens:
-            fits_by_model[(li.brand, li.template.replace("{g}", g))] = li.fits
-    makers: dict[str, set[str]] = {}  # category -> brands with main products in it
-    for cat, cat_lines in _parse_lines().items():
-        if cat != _ACCESSORIES:
-            makers[cat] = {li.brand for li in cat_lines}
+            model = li.template.replace("{g}", g)
+            fit_rules[(li.brand, model)] = (li.fits, li.fits_model.replace("{g}", g))
+    makers = {c: {li.brand for li in ls} for c, ls in lines.items() if c != _ACCESSORIES}
 
     cats = items[CATEGORY].to_numpy(dtype=object)
+    subs = items[SUBCATEGORY].to_numpy(dtype=object)
     brands = items[BRAND].to_numpy(dtype=object)
     models = items[MODEL].to_numpy(dtype=object)
     acc_for = items[ACCESSORY_FOR].to_numpy(dtype=object)
-    acc = np.flatnonzero(cats == _ACCESSORIES)
-    # Gumbel keys: a popularity-weighted random order of candidates, drawn once.
-    keys = log_pop + rng.gumbel(size=n)
     by_cat: dict[str, list[int]] = {}
-    for a in acc[np.argsort(-keys[acc], kind="stable")]:
+    for a in np.flatnonzero(cats == _ACCESSORIES):
         for c in _split(acc_for[a]):
             by_cat.setdefault(c, []).append(int(a))
+    cands = {c: np.asarray(v, dtype=np.int64) for c, v in by_cat.items()}
     for i in range(n):
         cat = str(cats[i])
-        if cat == _ACCESSORIES:
+        if cat == _ACCESSORIES or subs[i] in _NO_COMPLEMENTS or cat not in cands:
             continue
+        model = str(models[i])
+        exact: list[int] = []
         own: list[int] = []
         third: list[int] = []
-        for a in by_cat.get(cat, []):
-            fits = fits_by_model.get((brands[a], models[a]), "")
-            if brands[a] == brands[i] and fits in ("", "*"):
-                own.append(a)
-            elif fits == "*" or fits == brands[i] or (fits == "" and brands[a] not in makers[cat]):
-                third.append(a)
-        # Leave room for one third-party accessory when the maker has its own.
-        chosen = own[: k - 1 if third else k] + third
-        chosen = chosen[:k]
+        listed: set[tuple[str, str]] = set()
+        # A popularity-weighted random order of the candidates, per product (Gumbel keys).
+        pool = cands[cat]
+        keys = log_pop[pool] + rng.gumbel(size=pool.size)
+        for a in pool[np.argsort(-keys, kind="stable")]:
+            fits, fits_model = fit_rules[(brands[a], models[a])]
+            if fits_model:
+                if not (model == fits_model or model.startswith(fits_model + " ")):
+                    continue
+            elif subs[i] in _UNSUITED.get(subs[a], ()):
+                continue
+            if fits == "*" or fits == brands[i]:
+                ok = True
+            elif fits:
+                ok = False
+            else:
+                ok = brands[a] == brands[i] or brands[a] not in makers[cat]
+            if not ok or (brands[a], models[a]) in listed:
+                continue
+            listed.add((brands[a], models[a]))
+            group = exact if fits_model else own if brands[a] == brands[i] else third
+            group.append(a)
+        specific = exact + own
+        chosen = (specific[: k - 1] + third[:1] + specific[k - 1 :] + third[1:])[:k]
         comp[i, : len(chosen)] = chosen
         n_comp[i] = len(chosen)
     return comp, n_comp
@@ -2047,9 +2126,9 @@ def _build_users(cfg: SynthConfig, cat: _Catalogue, rng: np.random.Generator) ->
 # --------------------------------------------------------------------------------------------
 
 # Relative traffic per hour of day (UTC stands in for local time): lunch and evening peaks.
-_HOUR_WEIGHTS = np.array(
-    [1.0, 0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.5, 2.2, 2.6, 2.8, 3.0,
-     3.4, 3.2, 2.9, 2.8, 2.9, 3.1, 3.6, 4.3, 4.8, 4.6, 3.6, 2.2]
+_HOUR_WEIGHTS = (
+    1.0, 0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.5, 2.2, 2.6, 2.8, 3.0,
+    3.4, 3.2, 2.9, 2.8, 2.9, 3.1, 3.6, 4.3, 4.8, 4.6, 3.6, 2.2,
 )  # fmt: skip
 _CELLS_PER_CHUNK = 2_000_000  # bounds the sessions x items logit matrix of one category
 
@@ -2220,7 +2299,8 @@ def _simulate(
     n_sess = int(users.n_sessions.sum())
     sess_user = np.repeat(np.arange(cfg.n_users, dtype=np.int64), users.n_sessions)
     day = rng.integers(0, cfg.n_days, size=n_sess)
-    hour = rng.choice(24, size=n_sess, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum())
+    hour_w = np.asarray(_HOUR_WEIGHTS)
+    hour = rng.choice(24, size=n_sess, p=hour_w / hour_w.sum())
     start = day * _SECONDS_PER_DAY + hour * 3600 + rng.integers(0, 3600, size=n_sess)
     order = np.lexsort((start, sess_user))  # sessions ordered by user, then time
     start = start[order].astype(np.int64)
@@ -2277,9 +2357,12 @@ def _simulate(
     blocks = [main]
     if f_sess.size:
         comp = cat.complements[f_item]
-        keys = np.where(comp >= 0, rng.gumbel(size=comp.shape), -np.inf)
+        # Complements in a random order; those not yet released cannot be browsed.
+        released = cat.release_day[comp] <= sess_day[f_sess][:, None]
+        usable = (comp >= 0) & released
+        keys = np.where(usable, rng.gumbel(size=comp.shape), -np.inf)
         comp_order = np.take_along_axis(comp, np.argsort(-keys, axis=1, kind="stable"), axis=1)
-        n_f = np.minimum(1 + rng.poisson(1.0, size=f_sess.size), cat.n_complements[f_item])
+        n_f = np.minimum(1 + rng.poisson(1.0, size=f_sess.size), usable.sum(axis=1))
         rr, cc = np.nonzero(np.arange(comp.shape[1])[None, :] < n_f[:, None])
         fv_sess = f_sess[rr]
         fv_item = comp_order[rr, cc]
@@ -2456,7 +2539,7 @@ def generate_shop(config: SynthConfig | None = None) -> RawData:
     )
 
 
-_EXTENSIONS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
+_WRITE_FORMATS = ("csv", "parquet", "jsonl")
 
 
 def write_shop(
@@ -2486,7 +2569,7 @@ def write_shop(
     ConfigError
         Unknown ``fmt``.
     """
-    if fmt not in _EXTENSIONS:
+    if fmt not in _WRITE_FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; expected one of: csv, parquet, jsonl")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -2499,7 +2582,7 @@ def write_shop(
     for name, frame in tables.items():
         if frame is None:
             continue
-        path = out / f"{name}.{_EXTENSIONS[fmt]}"
+        path = out / f"{name}.{fmt}"
         if fmt == "csv":
             frame.to_csv(path, index=False, encoding="utf-8")
         elif fmt == "parquet":
