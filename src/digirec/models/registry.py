@@ -18,6 +18,8 @@ _MODELS: dict[str, str] = {
     "ease": "digirec.models.ease:EASEModel",
     "als": "digirec.models.als:ALSModel",
     "bpr": "digirec.models.bpr:BPRModel",
+    "mf": "digirec.models.mf:MFModel",
+    "sasrec": "digirec.models.sasrec:SASRecModel",
 }
 
 
