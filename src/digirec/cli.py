@@ -320,7 +320,7 @@ def demo(
     n_users: Annotated[int, typer.Option("--n-users", min=50)] = 2000,
     n_items: Annotated[int, typer.Option("--n-items", min=50)] = 600,
 ) -> None:
-    """The main job on the embedded default: synthetic shop -> benchmark -> bundle -> recommendations."""
+    """The main job on the embedded default: shop -> benchmark -> bundle -> recommendations."""
     from digirec.demo import run_demo
 
     run_demo(out, n_users=n_users, n_items=n_items, echo=typer.echo, progress=_say)

@@ -24,7 +24,7 @@ def write_shop(tmp_path: Path, n_users: int = 60) -> Path:
             "title": [f"Phone {i}" for i in range(10)] + [f"Headphones {i}" for i in range(10)],
             "brand": ["Acme", "Zeta"] * 10,
             "category": ["Phones"] * 10 + ["Headphones"] * 10,
-            "price": [float(100 + 50 * i) for i in range(10)] + [float(20 + 10 * i) for i in range(10)],
+            "price": [100.0 + 50 * i for i in range(10)] + [20.0 + 10 * i for i in range(10)],
         }
     )
     rows = []

@@ -25,7 +25,7 @@ def test_ids_are_strings_so_numeric_ids_keep_their_text() -> None:
 
 def test_unknown_ids_raise_with_the_ids_named() -> None:
     m = IdMap(["a", "b"], kind="user")
-    with pytest.raises(UnknownIdError, match="unknown user id.*'zz'"):
+    with pytest.raises(UnknownIdError, match=r"unknown user id.*'zz'"):
         m.to_internal(["a", "zz"])
 
 

@@ -238,7 +238,7 @@ class Dataset:
         return self.items[column].to_numpy()
 
     def item_codes(self, column: str) -> NDArray[np.int64] | None:
-        """Integer codes of a categorical catalogue column aligned with ``item_idx`` (-1 = missing)."""
+        """Integer codes of a categorical catalogue column by ``item_idx`` (-1 = missing)."""
         values = self.item_column(column)
         if values is None:
             return None

@@ -41,14 +41,8 @@ class IdMap:
     @classmethod
     def from_values(cls, values: Iterable[object], kind: str = "id") -> IdMap:
         """Build a map from (possibly repeated) values, in order of first appearance."""
-        return cls(
-            pd.unique(
-                pd.Series(
-                    list(values) if not isinstance(values, pd.Series) else values, dtype=object
-                ).astype(str)
-            ),
-            kind,
-        )
+        as_text = pd.Series(list(values), dtype=object).astype(str)
+        return cls(pd.unique(as_text), kind)
 
     def __len__(self) -> int:
         return len(self._external)
@@ -77,7 +71,7 @@ class IdMap:
     def to_internal(
         self, ids: Sequence[object] | NDArray[np.object_] | pd.Series
     ) -> NDArray[np.int64]:
-        """Convert external ids to internal indices; raise :class:`UnknownIdError` on any unknown."""
+        """Convert external ids to internal indices; :class:`UnknownIdError` on any unknown."""
         idx, known = self.to_internal_masked(ids)
         if not known.all():
             values = np.asarray([str(x) for x in ids], dtype=object)

@@ -69,8 +69,8 @@ def global_temporal(
     src = dataset.interactions[C.SOURCE_ROW].to_numpy(dtype=np.int64)
     order = np.lexsort((src, np.where(np.isnan(ts), np.inf, ts)))
     n = len(order)
-    n_test = int(round(n * test_fraction))
-    n_valid = int(round(n * valid_fraction))
+    n_test = round(n * test_fraction)
+    n_valid = round(n * valid_fraction)
     label = np.zeros(n, dtype=np.int8)
     label[order[n - n_test :]] = 2
     label[order[n - n_test - n_valid : n - n_test]] = 1
@@ -83,7 +83,7 @@ def per_user_temporal(
     test_fraction: float = 0.2,
     min_interactions: int = 3,
 ) -> SplitMasks:
-    """Per user, the newest ``test_fraction`` of events is test, the next ``valid_fraction`` valid."""
+    """Per user: newest ``test_fraction`` of events is test, next ``valid_fraction`` valid."""
     position, count = position_in_user(dataset)
     eligible = count >= min_interactions
     n_test = np.maximum(1, np.floor(count * test_fraction)).astype(np.int64)

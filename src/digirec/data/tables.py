@@ -55,8 +55,7 @@ class LoadReport:
     def summary(self) -> str:
         """A human-readable summary listing every skipped row."""
         lines = [
-            f"read {self.n_rows_read} rows from {len(self.files)} file(s); "
-            f"skipped {self.n_skipped}"
+            f"read {self.n_rows_read} rows from {len(self.files)} file(s); skipped {self.n_skipped}"
         ]
         for reason, count in sorted(self.skipped_by_reason().items()):
             lines.append(f"  {count} x {reason}")

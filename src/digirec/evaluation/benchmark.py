@@ -92,7 +92,8 @@ def run_benchmark(
             model, test, ks=ks, train=train_valid, item_categories=item_categories
         )
         say(
-            f"[{name}] test {TUNING_METRIC}={test_metrics[TUNING_METRIC]:.4f} (fit {fit_seconds:.1f}s)"
+            f"[{name}] test {TUNING_METRIC}={test_metrics[TUNING_METRIC]:.4f} "
+            f"(fit {fit_seconds:.1f}s)"
         )
         results.append(
             {
