@@ -54,7 +54,7 @@ def run_demo(
     echo("3. leave-one-out benchmark (tuned on validation, scored on test):\n")
     echo(table)
 
-    winner = max(document["results"], key=lambda r: r["valid"]["ndcg@10"])  # type: ignore[index]
+    winner = max(document["results"], key=lambda r: r["valid"]["ndcg@10"])
     model = create_model(winner["model"], winner["params"])
     full = Dataset.from_raw(raw, include_catalog_items=True, duplicates="sum")
     model.fit(full)

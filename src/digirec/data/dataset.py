@@ -188,11 +188,11 @@ class Dataset:
 
     @cached_property
     def user_idx(self) -> NDArray[np.int64]:
-        return self.interactions[C.USER_IDX].to_numpy(dtype=np.int64)
+        return np.asarray(self.interactions[C.USER_IDX], dtype=np.int64)
 
     @cached_property
     def item_idx(self) -> NDArray[np.int64]:
-        return self.interactions[C.ITEM_IDX].to_numpy(dtype=np.int64)
+        return np.asarray(self.interactions[C.ITEM_IDX], dtype=np.int64)
 
     def user_item_matrix(self, *, binary: bool = False) -> sp.csr_matrix:
         """The users x items CSR matrix (float32). Repeated pairs sum their weights.
@@ -235,7 +235,7 @@ class Dataset:
         """Values of one catalogue column aligned with ``item_idx`` (``None`` if absent)."""
         if self.items is None or column not in self.items.columns:
             return None
-        return self.items[column].to_numpy()
+        return np.asarray(self.items[column], dtype=object)
 
     def item_codes(self, column: str) -> NDArray[np.int64] | None:
         """Integer codes of a categorical catalogue column by ``item_idx`` (-1 = missing)."""
@@ -243,7 +243,7 @@ class Dataset:
         if values is None:
             return None
         codes, _ = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-        return codes.astype(np.int64)
+        return np.asarray(codes, dtype=np.int64)
 
     def describe(self) -> dict[str, object]:
         """Summary statistics: counts, density, per-user / per-item distribution, time span."""

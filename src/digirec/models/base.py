@@ -234,8 +234,8 @@ class Recommender(ABC):
         """
         self._check_fitted()
         _check_k(k)
-        user_ids = [str(u) for u in user_ids]
-        user_idx = self.user_map_.to_internal(user_ids)
+        user_keys = [str(u) for u in user_ids]
+        user_idx = self.user_map_.to_internal(user_keys)
         items, scores = self.recommend_idx(
             user_idx,
             k,
@@ -243,7 +243,7 @@ class Recommender(ABC):
             candidates=self._item_mask(candidates),
             exclude=self._item_mask(exclude),
         )
-        return self._frame(user_ids, items, scores)
+        return self._frame(user_keys, items, scores)
 
     def recommend_from_history(
         self,
@@ -317,12 +317,12 @@ class Recommender(ABC):
         """
         self._check_fitted()
         _check_k(k)
-        item_ids = [str(i) for i in item_ids]
-        item_idx = self.item_map_.to_internal(item_ids)
+        item_keys = [str(i) for i in item_ids]
+        item_idx = self.item_map_.to_internal(item_keys)
         scores = np.array(self._similar_scores(item_idx), dtype=np.float32, copy=True)
         scores[np.arange(len(item_idx)), item_idx] = -np.inf
         items, vals = topk(scores, k, self.tie_ranks_)
-        frame = self._frame(item_ids, items, vals)
+        frame = self._frame(item_keys, items, vals)
         return frame.rename(columns={C.ITEM_ID: "similar_item_id", C.USER_ID: C.ITEM_ID})
 
     def _frame(self, keys: Sequence[str], items: IdxArray, scores: FloatMatrix) -> pd.DataFrame:
