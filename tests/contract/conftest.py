@@ -34,6 +34,32 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "ease": {"lambda": 50.0},
     "als": {"factors": 8, "iterations": 10},
     "bpr": {"factors": 8, "iterations": 50, "learning_rate": 0.05, "history_negatives": 200},
+    "hybrid": {
+        "components": [
+            {"model": "ease", "params": {"lambda": 50.0}, "fixed": True},
+            {"model": "itemknn", "params": {"n_neighbors": 40}, "fixed": True},
+        ]
+    },
+    # Torch models: one thread (tiny batches gain nothing from more; a shared machine loses).
+    "mf": {
+        "factors": 16,
+        "epochs": 20,
+        "lr": 0.01,
+        "weight_decay": 1e-3,
+        "batch_size": 256,
+        "n_threads": 1,
+        "show_progress": False,
+    },
+    "sasrec": {
+        "hidden": 16,
+        "epochs": 20,
+        "lr": 0.01,
+        "batch_size": 64,
+        "max_len": 20,
+        "dropout": 0.1,
+        "n_threads": 1,
+        "show_progress": False,
+    },
 }
 
 #: Models that rank by global popularity only: they are checked against a numpy popularity count

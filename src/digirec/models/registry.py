@@ -18,6 +18,7 @@ _MODELS: dict[str, str] = {
     "ease": "digirec.models.ease:EASEModel",
     "als": "digirec.models.als:ALSModel",
     "bpr": "digirec.models.bpr:BPRModel",
+    "hybrid": "digirec.models.hybrid:HybridModel",
     "mf": "digirec.models.mf:MFModel",
     "sasrec": "digirec.models.sasrec:SASRecModel",
 }

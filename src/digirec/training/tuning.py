@@ -15,6 +15,7 @@ from typing import Any
 
 from digirec.data.dataset import Dataset
 from digirec.evaluation.evaluate import evaluate_model
+from digirec.models.base import Recommender
 from digirec.models.registry import create_model
 
 #: Search spaces per model (cartesian product of the listed values). Documented in
@@ -51,9 +52,13 @@ class Trial:
 
 @dataclass
 class SearchResult:
-    """All trials of a search, best first by the tuning metric."""
+    """All trials of a search, best first by the tuning metric.
+
+    ``best_model`` is the fitted best model when the search was asked to keep it.
+    """
 
     trials: list[Trial] = field(default_factory=list)
+    best_model: Recommender | None = None
 
     @property
     def best(self) -> Trial:
@@ -91,15 +96,19 @@ def grid_search(
     ks: Sequence[int] = (10, 20),
     metric: str = TUNING_METRIC,
     on_trial: Callable[[Trial], None] | None = None,
+    keep_best_model: bool = False,
 ) -> SearchResult:
     """Fit each grid setting on ``train`` and rank them by ``metric`` on ``valid``.
 
-    Ties in the metric keep the grid order, so the search is deterministic.
+    Ties in the metric keep the grid order, so the search is deterministic. With
+    ``keep_best_model`` the best fitted model is returned too (the best so far is kept while the search goes on).
     """
     grid = TUNING_GRIDS.get(model_name, {}) if grid is None else grid
     # The tuning metric's cut-off is always evaluated, whatever the reported cut-offs are.
     eval_ks = sorted({*ks, _cutoff(metric)})
     trials: list[Trial] = []
+    best_model: Recommender | None = None
+    best_score = float("-inf")
     for setting in iter_grid(grid):
         params = {**(base_params or {}), **setting}
         model = create_model(model_name, params)
@@ -109,7 +118,9 @@ def grid_search(
         metrics = evaluate_model(model, valid, ks=eval_ks)
         trial = Trial(params=model.get_config(), valid=metrics, fit_seconds=fit_seconds)
         trials.append(trial)
+        if keep_best_model and metrics[metric] > best_score:
+            best_model, best_score = model, metrics[metric]
         if on_trial is not None:
             on_trial(trial)
     order = sorted(range(len(trials)), key=lambda i: (-trials[i].valid[metric], i))
-    return SearchResult(trials=[trials[i] for i in order])
+    return SearchResult(trials=[trials[i] for i in order], best_model=best_model)

@@ -1,0 +1,217 @@
+"""Hybrid blend: a weighted sum of several models' per-user normalised scores.
+
+Different models see different signals — EASE the co-occurrence structure, SASRec the order of
+recent items, content models what a product is — and their errors are only partly correlated, so
+a blend beats each part. Weights are fitted on the validation split (never on test):
+
+1. each component is tuned on validation over its own documented grid (``TUNING_GRIDS``), unless
+   its parameters are marked ``fixed``;
+2. each component's scores for a sample of validation users are z-normalised per user;
+3. a grid over the weight simplex is searched for the best validation NDCG@10.
+
+After ``fit(train, valid)``, :meth:`get_config` holds the chosen component parameters and
+weights with ``tune=False``, so the benchmark's refit on train + validation reuses them without
+looking at validation again.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from digirec.data.dataset import Dataset
+from digirec.evaluation.metrics import ndcg_at_k
+from digirec.exceptions import ConfigError
+from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
+from digirec.retrieval.topk import topk
+
+STATE_SEPARATOR = "::"
+
+
+class ComponentSpec(BaseModel):
+    """One blended model: registry name, parameters, weight."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    fixed: bool = Field(False, description="Use params as given (no validation search).")
+    weight: float | None = Field(None, ge=0, description="Blend weight; None = fit on validation.")
+
+
+def _default_components() -> list[ComponentSpec]:
+    return [ComponentSpec(model="ease"), ComponentSpec(model="sasrec")]
+
+
+class HybridConfig(ModelConfig):
+    """Configuration of :class:`HybridModel`.
+
+    Attributes
+    ----------
+    components:
+        The blended models (default: EASE + SASRec).
+    tune:
+        Tune components and weights on validation when ``fit`` gets a validation set.
+    weight_step:
+        Resolution of the weight simplex grid (0.1 -> weights 0, 0.1, ..., 1).
+    max_valid_users:
+        Validation users sampled for the weight search (memory: users x items floats per model).
+    """
+
+    components: list[ComponentSpec] = Field(default_factory=_default_components, min_length=1)
+    tune: bool = True
+    weight_step: float = Field(0.1, gt=0, le=1)
+    max_valid_users: int = Field(4000, ge=100)
+
+
+class HybridModel(Recommender):
+    """Weighted blend of registered models (see module docstring)."""
+
+    name: ClassVar[str] = "hybrid"
+    config_class: ClassVar[type[ModelConfig]] = HybridConfig
+    supports_history: ClassVar[bool] = True
+    config: HybridConfig
+
+    components_: list[Recommender]
+    weights_: NDArray[np.float64]
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
+        from digirec.models.registry import create_model
+        from digirec.training.tuning import TUNING_GRIDS, grid_search
+
+        tune = self.config.tune and valid is not None
+        specs = [spec.model_copy(deep=True) for spec in self.config.components]
+        components: list[Recommender] = []
+        for spec in specs:
+            grid = TUNING_GRIDS.get(spec.model, {})
+            if tune and not spec.fixed and grid:
+                assert valid is not None
+                search = grid_search(
+                    spec.model, dataset, valid, grid=grid, base_params=spec.params,
+                    keep_best_model=True,
+                )  # fmt: skip
+                assert search.best_model is not None
+                model = search.best_model
+            else:
+                model = create_model(spec.model, spec.params).fit(dataset, valid)
+            # The resolved parameters (e.g. a tuned lambda, or the epochs early stopping chose)
+            # replace the searched ones, so a refit reproduces this setting.
+            spec.params = model.get_config()
+            spec.fixed = True
+            components.append(model)
+        self.components_ = components
+
+        given = [spec.weight for spec in specs]
+        if all(w is not None for w in given):
+            weights = np.asarray(given, dtype=np.float64)
+        elif tune:
+            assert valid is not None
+            weights = self._search_weights(valid)
+        else:
+            weights = np.full(len(specs), 1.0 / len(specs))
+        if weights.sum() <= 0:
+            raise ConfigError("hybrid weights must not all be zero")
+        self.weights_ = weights / weights.sum()
+        for spec, weight in zip(specs, self.weights_, strict=True):
+            spec.weight = float(weight)
+        self.config = self.config.model_copy(update={"components": specs, "tune": False})
+
+    def _search_weights(self, valid: Dataset) -> NDArray[np.float64]:
+        """Best weights on the simplex grid by NDCG@10 on (a sample of) validation users."""
+        truth = valid.user_item_matrix(binary=True)
+        users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int64)
+        rng = np.random.default_rng(self.config.random_state)
+        if len(users) > self.config.max_valid_users:
+            users = np.sort(rng.choice(users, self.config.max_valid_users, replace=False))
+        seen_rows = self.seen_[users]
+        rows, cols = seen_rows.nonzero()
+        normalised = []
+        for model in self.components_:
+            scores = _zscore(model._score_users(users))
+            scores[rows, cols] = -np.inf
+            normalised.append(scores)
+        best_weights = np.zeros(len(normalised))
+        best_value = -1.0
+        for weights in simplex_grid(len(normalised), self.config.weight_step):
+            blended = _blend(normalised, weights)
+            reco, _ = topk(blended, 10, self.tie_ranks_)
+            value = float(np.nanmean(ndcg_at_k(reco, truth[users], 10)))
+            if value > best_value + 1e-12:
+                best_value, best_weights = value, weights
+        return best_weights
+
+    # ------------------------------------------------------------------ scoring
+    def _score_users(self, user_idx: IdxArray) -> FloatMatrix:
+        return _blend([_zscore(m._score_users(user_idx)) for m in self.components_], self.weights_)
+
+    def _score_histories(self, histories: sp.csr_matrix) -> FloatMatrix:
+        parts = []
+        for model in self.components_:
+            if not model.supports_history:
+                raise ConfigError(f"hybrid component {model.name!r} cannot score a raw history")
+            model._last_histories = getattr(self, "_last_histories", None)  # ordered histories
+            parts.append(_zscore(model._score_histories(histories)))
+        return _blend(parts, self.weights_)
+
+    def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
+        return _blend(
+            [_zscore(m._similar_scores(item_idx)) for m in self.components_], self.weights_
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def _get_state(self) -> dict[str, NDArray[Any]]:
+        state: dict[str, NDArray[Any]] = {"weights": self.weights_}
+        for i, model in enumerate(self.components_):
+            for key, value in model._get_state().items():
+                state[f"c{i}{STATE_SEPARATOR}{key}"] = value
+        return state
+
+    def _set_state(self, state: Mapping[str, NDArray[Any]]) -> None:
+        from digirec.models.registry import create_model
+
+        self.weights_ = np.asarray(state["weights"], dtype=np.float64)
+        components = []
+        for i, spec in enumerate(self.config.components):
+            prefix = f"c{i}{STATE_SEPARATOR}"
+            model = create_model(spec.model, spec.params)
+            model.user_map_, model.item_map_ = self.user_map_, self.item_map_
+            model.seen_, model.tie_ranks_ = self.seen_, self.tie_ranks_
+            model._set_state(
+                {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            )
+            model.is_fitted = True
+            components.append(model)
+        self.components_ = components
+
+
+def simplex_grid(n: int, step: float) -> list[NDArray[np.float64]]:
+    """All weight vectors of length ``n`` on a grid of ``step`` that sum to 1."""
+    units = round(1 / step)
+    out = []
+    for combo in itertools.product(range(units + 1), repeat=n):
+        if sum(combo) == units:
+            out.append(np.asarray(combo, dtype=np.float64) / units)
+    return out
+
+
+def _zscore(scores: FloatMatrix) -> FloatMatrix:
+    """Per-row standardisation, so models with different score scales can be added."""
+    scores = np.asarray(scores, dtype=np.float32)
+    mean = scores.mean(axis=1, keepdims=True)
+    std = scores.std(axis=1, keepdims=True)
+    return (scores - mean) / np.where(std > 0, std, 1.0)
+
+
+def _blend(parts: list[FloatMatrix], weights: NDArray[np.float64]) -> FloatMatrix:
+    out = np.zeros_like(parts[0], dtype=np.float32)
+    for part, weight in zip(parts, weights, strict=True):
+        if weight:
+            out += np.float32(weight) * part
+    return out
