@@ -166,7 +166,8 @@ def _column(items: pd.DataFrame, name: str) -> pd.Series:
 
 def _numeric(items: pd.DataFrame, name: str) -> NDArray[np.float64]:
     values = pd.to_numeric(_column(items, name), errors="coerce")
-    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    out: NDArray[np.float64] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
 
 
 # ---------------------------------------------------------------------------- featurizer
@@ -326,7 +327,7 @@ class CatalogFeaturizer:
             )
         lookup = pd.Index(self.vocabs[field_name][1:])
         cells = _clean_values(_column(items, field_name)).to_numpy(dtype=object)
-        idx = lookup.get_indexer(cells).astype(np.int64)
+        idx: NDArray[np.int64] = lookup.get_indexer(cells).astype(np.int64)
         # get_indexer gives -1 for unseen and missing: both shift to 0, the <other> bucket.
         return idx + 1
 

@@ -65,7 +65,8 @@ def _l2_normalise(x: NDArray[np.floating]) -> FloatMatrix:
     """Unit rows; all-zero rows (no known token) stay zero instead of becoming NaN."""
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    out: FloatMatrix = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    return out
 
 
 # ============================================================================ interface
@@ -236,6 +237,8 @@ class TfidfEncoder(TextEncoder):
     """
 
     name = "tfidf"
+    #: Corpora with at most this many matrix cells get an exact dense SVD instead of ARPACK.
+    _dense_svd_max_cells = 4_000_000
 
     def __init__(
         self,
@@ -243,7 +246,7 @@ class TfidfEncoder(TextEncoder):
         *,
         min_df: int = 1,
         max_df: float = 1.0,
-        max_features: int | None = 200_000,
+        max_features: int | None = 50_000,
         char_ngrams: tuple[int, int] | None = (3, 5),
         word_bigrams: bool = True,
         random_state: int = 0,
@@ -331,7 +334,7 @@ class TfidfEncoder(TextEncoder):
     def _fit_svd(self, x: sp.csr_matrix) -> None:
         n_rows, n_cols = x.shape
         k = min(self._dim, n_rows, n_cols)
-        if min(n_rows, n_cols) <= self._dim + 1 or n_rows * n_cols <= 4_000_000:
+        if min(n_rows, n_cols) <= self._dim + 1 or n_rows * n_cols <= self._dense_svd_max_cells:
             # Small corpus: an exact dense SVD (ARPACK needs k < min(shape)).
             _, s, vt = np.linalg.svd(x.toarray(), full_matrices=False)
             s, vt = s[:k], vt[:k]
@@ -340,7 +343,9 @@ class TfidfEncoder(TextEncoder):
 
             rng = np.random.default_rng(self.random_state)
             v0 = rng.uniform(-1.0, 1.0, size=min(n_rows, n_cols))
-            _, s, vt = svds(x.astype(np.float64), k=k, v0=v0, solver="arpack")
+            # float32 halves the cost of ARPACK's mat-vecs; LSA does not need more precision.
+            _, s, vt = svds(x.astype(np.float32), k=k, v0=v0.astype(np.float32), solver="arpack")
+            s, vt = s.astype(np.float64), vt.astype(np.float64)
             order = np.argsort(-s)
             s, vt = s[order], vt[order]
         keep = s > max(1e-10, float(s[0]) * 1e-7) if s.size else np.zeros(0, bool)
@@ -513,7 +518,8 @@ class MiniLMEncoder(TextEncoder):
         from transformers.utils import logging as hf_logging
 
         bar_was_on = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar in logs and tests
+        # No "Loading weights" progress bar in logs and tests.
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         try:
             self._tokenizer = transformers.AutoTokenizer.from_pretrained(
                 str(path), local_files_only=True
@@ -521,13 +527,13 @@ class MiniLMEncoder(TextEncoder):
             model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
         finally:
             if bar_was_on:
-                hf_logging.enable_progress_bar()
+                hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
         self._model = model.to(self.device).eval()
 
     def _encode(self, texts: list[str]) -> NDArray[np.floating]:
+        self._load()
         import torch
 
-        self._load()
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with torch.inference_mode():

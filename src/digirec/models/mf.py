@@ -26,8 +26,8 @@ with, whichever it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import torch
 
     from digirec.models.neural.mf import MatrixFactorization
+    from digirec.training.trainer import LossFn
 
 #: Upper bound on the elements of one fold-in chunk's pairwise BPR tensor (memory guard).
 _FOLD_IN_PAIR_BUDGET = 4_000_000
@@ -127,7 +128,7 @@ class MFModel(Recommender):
         import torch
 
         from digirec.models.neural.mf import MatrixFactorization
-        from digirec.training.trainer import Trainer, ranking_validation, seeded
+        from digirec.training.trainer import Trainer, seeded
 
         cfg = self.config
         explicit = cfg.objective == "explicit"
@@ -144,10 +145,10 @@ class MFModel(Recommender):
             if ratings is not None:
                 # Start at the mean rating: the factors then only learn the deviations.
                 net.global_bias.data.fill_(float(ratings.mean()))
-        self._net = net
 
-        users_t = torch.from_numpy(users)
-        items_t = torch.from_numpy(items)
+        # Copies: the dataset's arrays may be read-only views, which torch does not accept.
+        users_t = torch.from_numpy(np.array(users, dtype=np.int64))
+        items_t = torch.from_numpy(np.array(items, dtype=np.int64))
         ratings_t = None if ratings is None else torch.from_numpy(ratings.astype(np.float32))
         n_pairs = len(users)
         sampler = (
@@ -168,16 +169,9 @@ class MFModel(Recommender):
                 else:
                     yield users_t[idx], items_t[idx]
 
-        evaluate = None
+        evaluate: Callable[[], float] | None = None
         if valid is not None and valid.n_interactions:
-            if explicit:
-                evaluate = self._rmse_validation(valid)
-            else:
-                rank_metric = ranking_validation(self, valid)
-
-                def evaluate() -> float:
-                    self._sync(net)
-                    return rank_metric()
+            evaluate = self._validation(valid, net)
 
         trainer = Trainer(
             cfg.trainer_config(
@@ -187,15 +181,16 @@ class MFModel(Recommender):
             )
         )
         self.history_ = trainer.fit(net, batches, self._loss_fn(), evaluate)
+        # The numpy factors are the model; the module is not kept.
         self._sync(net)
-        del self._net  # the numpy factors are the model; the module is not kept
 
-    def _loss_fn(self) -> Any:
+    def _loss_fn(self) -> LossFn:
         from digirec.models.neural.losses import bpr_loss, full_softmax_cross_entropy, mse_loss
 
         cfg = self.config
 
-        def loss_fn(net: MatrixFactorization, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        def loss_fn(module: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            net = cast("MatrixFactorization", module)
             if cfg.objective == "explicit":
                 users, items, ratings = batch
                 return mse_loss(net(users, items), ratings)
@@ -207,17 +202,31 @@ class MFModel(Recommender):
 
         return loss_fn
 
-    def _rmse_validation(self, valid: Dataset) -> Any:
-        users, items = valid.user_idx, valid.item_idx
-        truth = _ratings(valid).astype(np.float64)
-        net = self._net
+    def _validation(self, valid: Dataset, net: MatrixFactorization) -> Callable[[], float]:
+        """The early-stopping metric: RMSE (explicit) or full-ranking NDCG@10 (implicit).
 
-        def evaluate() -> float:
+        Scoring reads the numpy factors, so each evaluation first copies the current weights.
+        """
+        from digirec.training.trainer import ranking_validation
+
+        if self.config.objective == "implicit":
+            ndcg = ranking_validation(self, valid)
+
+            def evaluate_ranking() -> float:
+                self._sync(net)
+                return ndcg()
+
+            return evaluate_ranking
+
+        users, items = valid.user_idx, valid.item_idx
+        truth = _ratings(valid)
+
+        def evaluate_rmse() -> float:
             self._sync(net)
             predicted = self._predict_idx(users, items, clip=True)
             return float(np.sqrt(np.mean((predicted - truth) ** 2)))
 
-        return evaluate
+        return evaluate_rmse
 
     def _sync(self, net: MatrixFactorization) -> None:
         """Copy the module's parameters into the numpy arrays that scoring uses."""
@@ -256,7 +265,7 @@ class MFModel(Recommender):
         ).astype(np.float64)
         if clip:
             predicted = np.clip(predicted, *self.rating_range_)
-        return predicted
+        return np.asarray(predicted, dtype=np.float64)
 
     def predict_ratings(
         self, user_ids: Sequence[object], item_ids: Sequence[object]
@@ -277,11 +286,11 @@ class MFModel(Recommender):
         items = self.item_map_.to_internal([str(i) for i in item_ids])
         return self._predict_idx(users, items, clip=True)
 
-    def fold_in(
-        self, histories: sp.csr_matrix
-    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    def fold_in(self, histories: sp.csr_matrix) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """User factors and biases for ``(n, n_items)`` binary histories (see the module doc)."""
         import torch
+
+        from digirec.training.trainer import torch_threads
 
         csr = sp.csr_matrix(histories, dtype=np.float32)
         n_rows = csr.shape[0]
@@ -293,16 +302,14 @@ class MFModel(Recommender):
         chunk = n_rows
         if self.config.objective == "implicit" and self.config.loss == "bpr":
             chunk = max(1, _FOLD_IN_PAIR_BUDGET // max(1, longest * self.n_items))
-        with torch.enable_grad():
+        with torch_threads(self.config.n_threads), torch.enable_grad():
             for start in range(0, n_rows, chunk):
                 stop = min(start + chunk, n_rows)
                 v, b = self._fold_in_chunk(csr[start:stop])
                 vectors[start:stop], biases[start:stop] = v, b
         return vectors, biases
 
-    def _fold_in_chunk(
-        self, csr: sp.csr_matrix
-    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    def _fold_in_chunk(self, csr: sp.csr_matrix) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         import torch
         import torch.nn.functional as F
 
@@ -334,10 +341,8 @@ class MFModel(Recommender):
             else:
                 per_row = -(torch.log_softmax(scores, dim=1) * mask).sum(1) / sizes
             # A sum over rows (not a mean): each row's gradient is independent of the batch.
-            loss = per_row.sum() + 0.5 * cfg.fold_in_reg * (
-                (vectors**2).sum() + (biases**2).sum()
-            )
-            loss.backward()
+            loss = per_row.sum() + 0.5 * cfg.fold_in_reg * ((vectors**2).sum() + (biases**2).sum())
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
         return (
             vectors.detach().numpy().astype(np.float32),
@@ -380,7 +385,7 @@ def _ratings(dataset: Dataset) -> NDArray[np.float64]:
     ratings = dataset.interactions[C.RATING].to_numpy(dtype=np.float64)
     if np.isnan(ratings).any():
         raise ConfigError(f"data set {dataset.name!r} has interactions without a rating")
-    return ratings
+    return np.asarray(ratings, dtype=np.float64)
 
 
 def _padded_positions(csr: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
@@ -398,7 +403,9 @@ def _padded_positions(csr: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
 class _NegativeSampler:
     """Uniform negatives for BPR: for each (user, item) pair an item the user has not seen."""
 
-    def __init__(self, users: IdxArray, items: IdxArray, n_items: int, max_rounds: int = 20) -> None:
+    def __init__(
+        self, users: IdxArray, items: IdxArray, n_items: int, max_rounds: int = 20
+    ) -> None:
         self.users = users
         self.n_items = n_items
         self.max_rounds = max_rounds

@@ -25,7 +25,7 @@ exactly this path.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -137,7 +137,10 @@ class SASRecModel(Recommender):
                 idx = torch.from_numpy(rows)
                 yield inputs_t[idx, max_len - width :], targets_t[idx, max_len - width :]
 
-        def loss_fn(net: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        def loss_fn(
+            module: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
+        ) -> torch.Tensor:
+            net = cast("SASRec", module)
             seqs, tgt = batch
             hidden = net.encode(seqs)
             # Only real targets enter the loss: padding positions are dropped before the
@@ -180,13 +183,11 @@ class SASRecModel(Recommender):
         """The ``(n_items, hidden)`` item embeddings (input and output weights are tied)."""
         return np.asarray(self.net_.item_vectors.detach().float().cpu().numpy(), dtype=np.float32)
 
-    def score_sequences(
-        self, seqs: NDArray[np.int64], batch_size: int = 1024
-    ) -> FloatMatrix:
+    def score_sequences(self, seqs: NDArray[np.int64], batch_size: int = 1024) -> FloatMatrix:
         """Next-item scores ``(n, n_items)`` of right-aligned token sequences ``(n, max_len)``."""
         import torch
 
-        from digirec.training.trainer import module_device
+        from digirec.training.trainer import module_device, torch_threads
 
         net = self.net_
         device = module_device(net)
@@ -196,13 +197,15 @@ class SASRecModel(Recommender):
         lengths = (seqs != 0).sum(axis=1)
         max_len = seqs.shape[1]
         try:
-            with torch.inference_mode():
+            with torch_threads(self.config.n_threads), torch.inference_mode():
                 for start in range(0, len(seqs), batch_size):
                     stop = start + batch_size
                     # Trim leading all-padding columns (identical scores, less compute); keep
                     # at least one column so that an empty history still has a last position.
                     width = max(1, int(lengths[start:stop].max(initial=0)))
-                    chunk = torch.from_numpy(np.ascontiguousarray(seqs[start:stop, max_len - width :]))
+                    chunk = torch.from_numpy(
+                        np.ascontiguousarray(seqs[start:stop, max_len - width :])
+                    )
                     out[start:stop] = net(chunk.to(device)).float().cpu().numpy()
         finally:
             net.train(was_training)
@@ -281,9 +284,7 @@ def next_item_examples(
     return inputs[kept], targets[kept], np.minimum(lengths[kept] - 1, max_len)
 
 
-def _ordered_rows(
-    histories: sp.csr_matrix, ordered: list[IdxArray] | None
-) -> list[IdxArray]:
+def _ordered_rows(histories: sp.csr_matrix, ordered: list[IdxArray] | None) -> list[IdxArray]:
     """The chronological histories behind a history matrix.
 
     The public ``recommend_from_history`` stores the ordered item lists in ``_last_histories``
@@ -293,7 +294,12 @@ def _ordered_rows(
     """
     csr = sp.csr_matrix(histories)
     rows = [csr.indices[csr.indptr[r] : csr.indptr[r + 1]] for r in range(csr.shape[0])]
-    if ordered is not None and len(ordered) == len(rows):
-        if all(np.array_equal(np.unique(o), np.sort(r)) for o, r in zip(ordered, rows, strict=True)):
-            return [np.asarray(o, dtype=np.int64) for o in ordered]
+    if (
+        ordered is not None
+        and len(ordered) == len(rows)
+        and all(
+            np.array_equal(np.unique(o), np.sort(r)) for o, r in zip(ordered, rows, strict=True)
+        )
+    ):
+        return [np.asarray(o, dtype=np.int64) for o in ordered]
     return [np.asarray(r, dtype=np.int64) for r in rows]

@@ -159,7 +159,9 @@ class NeuralConfig(ModelConfig):
     show_progress: bool = Field(True, description="Per-epoch progress bar on stderr.")
     checkpoint_dir: str | None = Field(None, description="Where to write best weights.")
 
-    def trainer_config(self, *, mode: Mode = "max", metric_name: str = "ndcg@10", desc: str = "train") -> TrainerConfig:
+    def trainer_config(
+        self, *, mode: Mode = "max", metric_name: str = "ndcg@10", desc: str = "train"
+    ) -> TrainerConfig:
         """The :class:`TrainerConfig` these settings describe."""
         return TrainerConfig(
             epochs=self.epochs,
@@ -490,7 +492,7 @@ class Trainer:
                 for batch in batches(rng):
                     opt.zero_grad(set_to_none=True)
                     loss = loss_fn(module, to_device(batch, device))
-                    loss.backward()
+                    loss.backward()  # type: ignore[no-untyped-call]
                     opt.step()
                     # Accumulate on the device: one host sync per epoch, not per batch.
                     total += loss.detach()
@@ -515,9 +517,7 @@ class Trainer:
                         history.best_metric = metric
                         history.best_epoch = epoch
                         # A copy, not a reference: the optimiser keeps changing the tensors.
-                        best_state = {
-                            k: v.detach().clone() for k, v in module.state_dict().items()
-                        }
+                        best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
                         bad_evals = 0
                         if checkpoint is not None:
                             torch.save(best_state, checkpoint / "best.pt")
@@ -526,7 +526,9 @@ class Trainer:
 
                 history.records.append(EpochRecord(epoch, mean_loss, metric, seconds, eval_seconds))
                 if checkpoint is not None and metric is not None:
-                    (checkpoint / "history.json").write_text(json.dumps(history.to_dict(), indent=2))
+                    (checkpoint / "history.json").write_text(
+                        json.dumps(history.to_dict(), indent=2)
+                    )
                 postfix = {"loss": f"{mean_loss:.4f}"}
                 if history.best_metric is not None:
                     postfix[f"best {cfg.metric_name}"] = f"{history.best_metric:.4f}"

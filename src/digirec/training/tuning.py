@@ -101,7 +101,7 @@ def grid_search(
     """Fit each grid setting on ``train`` and rank them by ``metric`` on ``valid``.
 
     Ties in the metric keep the grid order, so the search is deterministic. With
-    ``keep_best_model`` the best fitted model is returned too (the best so far is kept while the search goes on).
+    ``keep_best_model`` the best fitted model is returned too.
     """
     grid = TUNING_GRIDS.get(model_name, {}) if grid is None else grid
     # The tuning metric's cut-off is always evaluated, whatever the reported cut-offs are.

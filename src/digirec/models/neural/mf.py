@@ -45,12 +45,13 @@ class MatrixFactorization(nn.Module):
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores of the pairs ``(users[n], items[n])``: shape ``(n,)``."""
         dot = (self.user_factors(users) * self.item_factors(items)).sum(-1)
-        return (
+        scores: torch.Tensor = (
             self.global_bias
             + self.user_bias(users).squeeze(-1)
             + self.item_bias(items).squeeze(-1)
             + dot
         )
+        return scores
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of every item for each user: shape ``(len(users), n_items)``."""

@@ -56,7 +56,8 @@ class CausalSelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0
         )
-        return self.out(y.transpose(1, 2).reshape(batch, length, hidden))
+        out: torch.Tensor = self.out(y.transpose(1, 2).reshape(batch, length, hidden))
+        return out
 
 
 class SASRecBlock(nn.Module):
@@ -79,7 +80,8 @@ class SASRecBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         x = x + self.attn_dropout(self.attn(self.attn_norm(x), allowed))
-        return x + self.ffn(self.ffn_norm(x))
+        out: torch.Tensor = x + self.ffn(self.ffn_norm(x))
+        return out
 
 
 class SASRec(nn.Module):
@@ -138,7 +140,7 @@ class SASRec(nn.Module):
         Row ``t`` summarises the items at positions ``<= t``; padding rows are zero before the
         final layer norm and must not be used.
         """
-        batch, length = seqs.shape
+        length = seqs.shape[1]
         if length > self.max_len:
             raise ValueError(f"sequences of length {length} exceed max_len={self.max_len}")
         # Right-aligned: the columns of a (possibly left-trimmed) batch are the last `length`
@@ -150,7 +152,8 @@ class SASRec(nn.Module):
         allowed = attention_mask(real)
         for block in self.blocks:
             x = block(x, allowed) * real[..., None]
-        return self.final_norm(x)
+        out: torch.Tensor = self.final_norm(x)
+        return out
 
     def logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """Scores of every item for hidden states ``(..., hidden)`` -> ``(..., n_items)``."""
