@@ -46,6 +46,24 @@ def content_key(namespace: str, text: str) -> str:
     return hashlib.sha256(f"{namespace}\x00{text}".encode()).hexdigest()
 
 
+# Shards are immutable once written (new vectors always go to a new file), so a shard read once
+# can be kept in memory: a service encoding one query per request then reads only new shards.
+_SHARD_MEMO: dict[Path, tuple[NDArray[np.str_], NDArray[np.float32]]] = {}
+_SHARD_MEMO_MAX = 512
+
+
+def _read_shard(shard: Path) -> tuple[NDArray[np.str_], NDArray[np.float32]]:
+    hit = _SHARD_MEMO.get(shard)
+    if hit is not None:
+        return hit
+    with np.load(shard, allow_pickle=False) as z:
+        loaded = (z["keys"].astype(str), z["vectors"].astype(np.float32))
+    if len(_SHARD_MEMO) >= _SHARD_MEMO_MAX:
+        _SHARD_MEMO.clear()
+    _SHARD_MEMO[shard] = loaded
+    return loaded
+
+
 def _safe_dirname(namespace: str) -> str:
     # Readable prefix plus a short hash: two namespaces that sanitise alike stay apart.
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", namespace)[:60]
@@ -87,8 +105,7 @@ class EmbeddingCache:
         vectors: list[NDArray[np.float32]] = []
         for shard in self._shards():
             try:
-                with np.load(shard, allow_pickle=False) as z:
-                    k, v = z["keys"].astype(str), z["vectors"].astype(np.float32)
+                k, v = _read_shard(shard)
             except (OSError, ValueError, KeyError):
                 continue  # a shard being replaced or damaged: treat its vectors as missing
             if vectors and v.shape[1] != vectors[0].shape[1]:
@@ -147,11 +164,13 @@ class EmbeddingCache:
         self._write(self.path / f"{uuid.uuid4().hex}.npz", keys[first], vectors[first])
         for shard in shards:
             shard.unlink(missing_ok=True)
+            _SHARD_MEMO.pop(shard, None)
 
     def clear(self) -> None:
         """Delete every vector of this namespace."""
         for shard in self._shards():
             shard.unlink(missing_ok=True)
+            _SHARD_MEMO.pop(shard, None)
 
     def __len__(self) -> int:
         stored = self._read_all()
