@@ -1,4 +1,4 @@
-"""The ``digirec`` command line: benchmark, train, recommend, similar, info, synth, demo."""
+"""The ``digirec`` command line: benchmark, train, recommend, similar, info, synth, demo, serve."""
 
 from __future__ import annotations
 
@@ -324,6 +324,97 @@ def demo(
     from digirec.demo import run_demo
 
     run_demo(out, n_users=n_users, n_items=n_items, echo=typer.echo, progress=_say)
+
+
+@app.command()
+def serve(
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="Bundle directory to serve (env DIGIREC_BUNDLE_PATH)."),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="sqlite:///PATH or postgresql://user:pw@host:port/db (env DIGIREC_DATABASE_URL).",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option("--api-key", help="Accepted X-API-Key (repeatable; env DIGIREC_API_KEYS)."),
+    ] = None,
+    seed_from_data: Annotated[
+        str | None,
+        typer.Option(
+            "--seed-from-data",
+            help="When the store is empty, load this data set (or 'synth') into it first.",
+        ),
+    ] = None,
+    fmt: FormatOpt = "auto",
+    state_dir: Annotated[
+        Path | None, typer.Option("--state-dir", help="Folder for retrained bundles.")
+    ] = None,
+    read_requires_key: Annotated[
+        bool, typer.Option("--read-requires-key", help="Require the API key for reads too.")
+    ] = False,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Run the recommendation service (FastAPI + uvicorn; needs the `serve` extra)."""
+    import secrets
+
+    try:
+        import uvicorn
+
+        from digirec.serving.app import create_app
+        from digirec.serving.settings import ServeSettings
+        from digirec.store import open_store
+    except ModuleNotFoundError as exc:
+        from digirec.exceptions import MissingExtraError
+
+        raise MissingExtraError(exc.name or "fastapi", "serve") from None
+
+    flags: dict[str, Any] = {
+        "bundle_path": bundle,
+        "database_url": database,
+        "api_keys": api_key or None,
+        "state_dir": state_dir,
+        "read_requires_key": read_requires_key or None,
+    }
+    settings = ServeSettings(**{k: v for k, v in flags.items() if v is not None})
+    if settings.bundle_path is None:
+        raise typer.BadParameter("give --bundle (or set DIGIREC_BUNDLE_PATH)")
+    from digirec.artifacts import MANIFEST_FILE
+
+    if not (Path(settings.bundle_path) / MANIFEST_FILE).exists():
+        raise typer.BadParameter(
+            f"{settings.bundle_path} is not a model bundle (train one with `digirec train`)"
+        )
+    if not settings.key_values():
+        # Secure by default: writes always need a key, so make one rather than open them up.
+        generated = secrets.token_urlsafe(24)
+        settings = ServeSettings(**{**settings.model_dump(), "api_keys": [generated]})
+        _say(f"no API key configured; generated one for this run: {generated}")
+    store = open_store(settings.database_url)
+    if seed_from_data is not None:
+        if store.is_empty():
+            if seed_from_data == SYNTH:
+                from digirec.data.synth import generate_shop
+
+                raw = generate_shop()
+            else:
+                from digirec.data.load import load_data
+
+                raw = load_data(seed_from_data, format=fmt)
+            report = store.import_raw(raw)
+            _say(
+                f"seeded the store from {seed_from_data}: {report.n_items} items, "
+                f"{report.n_users} users, {report.n_events} events"
+            )
+        else:
+            _say("the store already holds data: --seed-from-data skipped")
+    uvicorn.run(create_app(settings, store=store), host=host, port=port, log_level=log_level)
 
 
 def main() -> None:

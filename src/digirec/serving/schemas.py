@@ -1,0 +1,285 @@
+"""Request and response models of the HTTP API (pydantic; they also drive the OpenAPI docs)."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from digirec.data.events import EVENT_TYPES
+
+#: External ids: 1..128 characters from letters, digits and ``. _ - : @``. Narrow on purpose:
+#: ids end up in URLs, logs and SQL parameters.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+_ID_RE = re.compile(ID_PATTERN)
+
+#: Timestamps must fall between 1970 and 2200 (seconds since the epoch).
+_MAX_TIMESTAMP = 7_258_118_400.0
+
+ExternalId = Annotated[
+    str, Field(pattern=ID_PATTERN, description="External id (1..128 of A-Z a-z 0-9 . _ - : @).")
+]
+
+
+def is_valid_id(value: str) -> bool:
+    """``True`` when ``value`` matches :data:`ID_PATTERN`."""
+    return bool(_ID_RE.match(value))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------- errors
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable ``code``, a readable ``message`` and the offending ``field``."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Body of every error response."""
+
+    error: ErrorDetail
+
+
+# ---------------------------------------------------------------------- recommendations
+class Explanation(BaseModel):
+    """Why an item is recommended (English and Chinese), with the items that support it."""
+
+    text: str
+    text_zh: str
+    kind: str
+    evidence_item_ids: list[str] = Field(default_factory=list)
+
+
+class RecommendedItem(BaseModel):
+    """One recommended item with display attributes."""
+
+    item_id: str
+    score: float
+    rank: int
+    title: str | None = None
+    brand: str | None = None
+    category: str | None = None
+    price: float | None = None
+    in_stock: bool | None = None
+    explanation: Explanation | None = None
+
+
+Source = Literal["personalised", "session", "similar_items", "popular_in_category", "popular"]
+
+
+class RecommendationResponse(BaseModel):
+    """A ranked list; ``source`` says which path produced it (a fallback is never silent)."""
+
+    user_id: str | None = None
+    item_id: str | None = None
+    source: Source
+    model_version: int
+    strategy: str = Field(
+        "model",
+        description="'model', or 'attribute_neighbour' when a new item is served through the "
+        "most similar catalogue item.",
+    )
+    reranked: bool = Field(
+        False, description="Diversity / exposure re-ranking was applied to this list."
+    )
+    ignored_item_ids: list[str] = Field(default_factory=list)
+    items: list[RecommendedItem]
+
+
+class SessionRequest(_Strict):
+    """An anonymous session: the items viewed so far (oldest first) and the list wanted."""
+
+    item_ids: list[str] = Field(..., description="Items of the session, oldest first.")
+    k: int | None = Field(None, description="List length (1..max_k; default default_k).")
+    category: list[str] | None = None
+    brand: list[str] | None = None
+    min_price: float | None = Field(None, ge=0)
+    max_price: float | None = Field(None, ge=0)
+    in_stock: bool | None = None
+    exclude_seen: bool = True
+    diversity: float = Field(0.0, ge=0.0, le=1.0)
+    exposure: float = Field(0.0, ge=0.0, le=1.0)
+
+    @field_validator("item_ids")
+    @classmethod
+    def _valid_ids(cls, value: list[str]) -> list[str]:
+        for i, item in enumerate(value):
+            if not is_valid_id(item):
+                raise ValueError(f"item_ids[{i}] is not a valid id")
+        return value
+
+
+# ---------------------------------------------------------------------- events
+class EventIn(_Strict):
+    """One interaction event."""
+
+    user_id: ExternalId
+    item_id: ExternalId
+    event: str = Field(..., description=f"One of {', '.join(EVENT_TYPES)}.")
+    timestamp: float | str | None = Field(
+        None, description="Seconds since the epoch or ISO 8601; default: time of arrival."
+    )
+    rating: float | None = Field(None, ge=0, le=10)
+    weight: float | None = Field(None, ge=0, le=1000)
+
+    @field_validator("event")
+    @classmethod
+    def _known_event(cls, value: str) -> str:
+        if value not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {value!r}; expected one of {list(EVENT_TYPES)}")
+        return value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _timestamp(cls, value: float | str | None) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("timestamp must be seconds since the epoch or ISO 8601") from None
+            if parsed.tzinfo is None:
+                raise ValueError("an ISO 8601 timestamp needs a time zone (e.g. Z or +08:00)")
+            value = parsed.timestamp()
+        if not math.isfinite(value) or not 0 <= value <= _MAX_TIMESTAMP:
+            raise ValueError("timestamp must be between 1970 and 2200 (seconds since the epoch)")
+        return float(value)
+
+    @field_validator("rating", "weight")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+class EventBatch(_Strict):
+    """A batch of events, stored in one transaction."""
+
+    events: list[EventIn] = Field(..., min_length=1)
+
+
+class EventsAccepted(BaseModel):
+    """Returned only after the batch committed."""
+
+    accepted: int
+    first_event_id: int
+    last_event_id: int
+
+
+# ---------------------------------------------------------------------- catalogue and users
+class ItemIn(_Strict):
+    """A catalogue item; ``attributes`` holds any further fields (specs, Chinese text ...)."""
+
+    title: str | None = Field(None, max_length=1000)
+    brand: str | None = Field(None, max_length=200)
+    category: str | None = Field(None, max_length=200)
+    price: float | None = Field(None, ge=0, le=1e9)
+    in_stock: bool | None = None
+    description: str | None = Field(None, max_length=20_000)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("price")
+    @classmethod
+    def _finite_price(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("price must be a finite number")
+        return value
+
+
+class ItemOut(BaseModel):
+    """Result of a catalogue write."""
+
+    item_id: str
+    created: bool
+    recommendable_via: str = Field(
+        ...,
+        description="'model' (the model has this item), 'attribute_neighbour' (served through "
+        "the most similar catalogue item until a retrain) or 'lowest_rank' (no similar item: "
+        "ranked last, so it only fills lists).",
+    )
+    neighbour_item_id: str | None = None
+    model_version: int
+
+
+class UserIn(_Strict):
+    """User attributes (free-form JSON)."""
+
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class UserOut(BaseModel):
+    user_id: str
+    created: bool
+
+
+# ---------------------------------------------------------------------- privacy / admin
+class DeletionOut(BaseModel):
+    """A user deletion and how far its purge from the model has come."""
+
+    deletion_id: str
+    status: Literal["pending", "purged"]
+    purge: Literal["immediate", "scheduled"]
+    n_events_deleted: int | None = None
+    requested_at: float | None = None
+    purged_at: float | None = None
+    model_version: int | None = None
+
+
+class RetrainOut(BaseModel):
+    model_version: int
+    model: str
+    n_users: int
+    n_items: int
+    n_interactions: int
+    fit_seconds: float
+    purged_deletions: int
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: int
+    config: dict[str, Any]
+    trained_at: str | None
+    n_users: int
+    n_items: int
+    n_catalogue_items: int
+    supports_history: bool
+    supports_cold_items: bool
+    cold_items: str = Field(..., description="How new items are served before a retrain.")
+    store: str
+
+
+class SearchItem(BaseModel):
+    item_id: str
+    score: float
+    rank: int
+    title: str | None = None
+    brand: str | None = None
+    category: str | None = None
+    price: float | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    user_id: str | None = None
+    personalised: bool
+    model_version: int
+    constraints: dict[str, Any]
+    items: list[SearchItem]
+
+
+class Health(BaseModel):
+    status: str
+    model_loaded: bool | None = None
+    database: bool | None = None
+    model_version: int | None = None

@@ -1,0 +1,118 @@
+"""Settings of the recommendation service (``DIGIREC_*`` environment variables).
+
+Precedence: values passed to :class:`ServeSettings` (the ``digirec serve`` flags) win over
+environment variables, which win over the defaults documented on each field. Nothing is read at
+import time: :func:`digirec.serving.app.create_app` receives a settings object.
+
+Examples
+--------
+``DIGIREC_DATABASE_URL=postgresql://shop@db:5432/shop DIGIREC_API_KEYS=k1,k2 digirec serve
+--bundle artifacts/model``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ServeSettings(BaseSettings):
+    """Every knob of the service, with its default.
+
+    Attributes
+    ----------
+    bundle_path:
+        Model bundle written by ``digirec train`` (or by a retrain). Required to serve.
+    database_url:
+        Store location: ``sqlite:///PATH`` (embedded; WAL, synchronous=FULL) or
+        ``postgresql://user:password@host:port/database``.
+    state_dir:
+        Where retrained bundles are written (``state_dir/bundles/v0002`` ...). On start the
+        newest of them is served when it is newer than ``bundle_path`` (so a restart never
+        brings back a model that still contains deleted users).
+    api_keys:
+        Keys accepted in the ``X-API-Key`` header (comma-separated in the environment). Write,
+        delete and admin endpoints need one; with no key configured they refuse every call.
+    read_requires_key:
+        Also require a key for read endpoints (recommendations, search, profile ...).
+    max_k / default_k:
+        Bounds of ``k`` (larger -> 422) and its default.
+    max_batch:
+        Most events in one ``POST /v1/events`` and items in one session request.
+    max_body_bytes:
+        Largest request body (larger -> 413).
+    accept_unknown_items:
+        Store events about items missing from the catalogue instead of rejecting them (422).
+    explain:
+        Attach an explanation to every recommended item.
+    history_limit:
+        Most recent events per user kept in memory for real-time scoring.
+    search_encoder:
+        Text encoder of ``/v1/search`` (the index is built on the first search).
+    retrain_model / retrain_params:
+        Model and settings of a retrain; default: those of the served bundle.
+    include_catalog_items:
+        Retrains index catalogue items without events (so new items keep a model index).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGIREC_",
+        # Other DIGIREC_* variables (CLI, tests) are not service settings: ignore them.
+        extra="ignore",
+        validate_default=True,
+    )
+
+    bundle_path: Path | None = Field(None, description="Model bundle directory to serve.")
+    database_url: str = Field(
+        "sqlite:///digirec-state/digirec.db", description="SQLite path URL or PostgreSQL URL."
+    )
+    state_dir: Path = Field(
+        Path("digirec-state"), description="Folder for retrained bundles and service state."
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Accepted X-API-Key values (comma-separated)."
+    )
+    read_requires_key: bool = Field(False, description="Require an API key for reads too.")
+    max_k: int = Field(100, ge=1, le=10_000, description="Largest k a request may ask for.")
+    default_k: int = Field(10, ge=1, description="k when a request gives none.")
+    max_batch: int = Field(1000, ge=1, description="Most events / items in one request.")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body in bytes.")
+    accept_unknown_items: bool = Field(
+        False, description="Accept events about items missing from the catalogue."
+    )
+    explain: bool = Field(True, description="Attach explanations to recommended items.")
+    history_limit: int = Field(200, ge=1, description="Recent events per user kept in memory.")
+    search_encoder: Literal["auto", "tfidf"] = Field(
+        "auto",
+        description="'auto': the multilingual sentence encoder when the text extra is "
+        "installed, else TF-IDF; 'tfidf': always TF-IDF (fast start, no model).",
+    )
+    retrain_model: str | None = Field(None, description="Model of retrains (default: bundle's).")
+    retrain_params: dict[str, Any] | None = Field(
+        None, description="Model settings of retrains (default: bundle's config)."
+    )
+    include_catalog_items: bool = Field(
+        True, description="Retrains index catalogue items without events."
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("default_k")
+    @classmethod
+    def _default_k_bounded(cls, value: int, info: Any) -> int:
+        max_k = info.data.get("max_k")
+        if max_k is not None and value > max_k:
+            raise ValueError(f"default_k ({value}) exceeds max_k ({max_k})")
+        return value
+
+    def key_values(self) -> list[str]:
+        """The configured API keys as plain strings."""
+        return [key.get_secret_value() for key in self.api_keys]

@@ -1,0 +1,1225 @@
+"""The serving model holder: the loaded bundle, hot swaps, and per-user real-time state.
+
+:class:`ServingState` owns one immutable :class:`Current` (a :class:`ModelSnapshot` plus the
+:class:`Catalogue` aligned with its items). A request reads ``state.current`` once and works on
+that object to the end, so a retrain that swaps in a new snapshot never changes the model under a
+running request: the swap is one reference assignment under a lock, and the old objects live on
+until their last request finishes.
+
+Real time
+---------
+Events committed after the served model was trained are kept per user in memory (appended only
+after their transaction committed). A user with such events is scored from the union of their
+training history and the new events through the model's history path (EASE, ItemKNN, ALS fold-in
+... react at once) and every item they touched is filtered from their next list. A retrain prunes
+exactly the events it was trained on; a restart replays the events newer than the served
+bundle's watermark from the store.
+
+New items
+---------
+An item put into the catalogue that the model has never seen is recommendable at once through
+its *attribute neighbour*: the model item of the same category closest in brand and price
+(most popular on ties). The new item takes its neighbour's score in every list -- one rank below
+it, as ties go to model items -- until a retrain gives it a model index of its own. An item with
+no category match takes the lowest score, so it still fills a list when nothing else qualifies
+(filters are honoured and ``k`` is met whenever enough items qualify).
+
+Privacy
+-------
+:meth:`ServingState.forget_user` removes a user from everything this process holds: real-time
+events, the model's rows of that user (training row, weighted row, user factors -- zeroed, the
+id stays in the frozen id map until the retrain) and their contribution to the popularity
+fallback. The user is then served as unknown. :meth:`ServingState.retrain` rebuilds the model
+from the store (where the user's events are gone) and marks the deletions it covers purged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from digirec import columns as C
+from digirec.artifacts import Bundle, ItemFilter, load_bundle, save_bundle
+from digirec.data.dataset import Dataset
+from digirec.data.events import EventWeights
+from digirec.exceptions import DigirecError
+from digirec.models.base import Recommender
+from digirec.retrieval.topk import topk
+from digirec.serving.settings import ServeSettings
+from digirec.store.base import EVENT_ID, Store, StoredEvent, json_safe
+
+log = logging.getLogger("digirec.serving")
+
+PERSONALISED = "personalised"
+SESSION = "session"
+SIMILAR_ITEMS = "similar_items"
+POPULAR_IN_CATEGORY = "popular_in_category"
+POPULAR = "popular"
+#: Every ``source`` a response can carry.
+SOURCES = (PERSONALISED, SESSION, SIMILAR_ITEMS, POPULAR_IN_CATEGORY, POPULAR)
+
+#: How a catalogue row is recommendable (``PUT /v1/items`` reports it).
+VIA_MODEL = "model"
+VIA_ATTRIBUTES = "attribute_neighbour"
+VIA_FLOOR = "lowest_rank"
+
+BUNDLES_DIR = "bundles"
+_PROFILE_CACHE_SIZE = 10_000
+_WATERMARK_KEY = "bundle_watermark:"
+
+
+class ServingError(DigirecError):
+    """A request the state cannot serve; the app turns it into a 4xx/5xx JSON error."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class NotAvailableError(ServingError):
+    """A feature whose module is not installed / not written yet (HTTP 501)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(501, "not_available", f"{what} is not available on this server")
+
+
+# ---------------------------------------------------------------------- training
+def build_training_dataset(
+    interactions: pd.DataFrame,
+    *,
+    items: pd.DataFrame | None,
+    users: pd.DataFrame | None,
+    include_catalog_items: bool = True,
+    event_weights: EventWeights | None = None,
+    name: str = "store",
+) -> Dataset:
+    """The dataset a service retrain trains on (the one rule, shared with tests and tools).
+
+    Events are taken in store order (``source_row``) with the evaluation protocol's
+    duplicate rule (first occurrence of a user-item pair); ``include_catalog_items`` also
+    indexes catalogue items and users without events.
+    """
+    frame = interactions.drop(columns=[EVENT_ID], errors="ignore")
+    return Dataset.from_interactions(
+        frame,
+        items=items,
+        users=users,
+        name=name,
+        event_weights=event_weights,
+        include_catalog_items=include_catalog_items,
+    )
+
+
+# ---------------------------------------------------------------------- catalogue
+def _fix_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    if C.PRICE in frame.columns:
+        frame[C.PRICE] = pd.to_numeric(frame[C.PRICE], errors="coerce").astype(float)
+    if C.IN_STOCK in frame.columns:
+        frame[C.IN_STOCK] = frame[C.IN_STOCK].astype("boolean")
+    frame[C.ITEM_ID] = frame[C.ITEM_ID].astype(object)
+    return frame
+
+
+def _records(frame: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
+    if frame is None or not len(frame):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for rec in frame.to_dict(orient="records"):
+        out[str(rec[C.ITEM_ID])] = {str(k): json_safe(v) for k, v in rec.items()}
+    return out
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The served catalogue: model items first (row ``i`` = ``item_idx i``), new items after.
+
+    Attributes
+    ----------
+    frame:
+        ``item_id`` + attributes, one row per catalogue row.
+    n_model_items:
+        Rows ``0..n_model_items-1`` are the model's items in index order.
+    positions:
+        ``item_id`` -> row.
+    proxies:
+        Per row, the model item that scores it: itself for model items, the attribute neighbour
+        for new items, ``-1`` when there is none.
+    """
+
+    frame: pd.DataFrame
+    n_model_items: int
+    positions: dict[str, int]
+    proxies: NDArray[np.int64]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
+
+    @classmethod
+    def build(
+        cls,
+        model: Recommender,
+        bundle_items: pd.DataFrame | None,
+        store_items: pd.DataFrame | None,
+        popularity: NDArray[np.float32],
+    ) -> Catalogue:
+        """Align the store's catalogue (the source of truth) with the model's item index.
+
+        Model items take their store row when the store has one, else the bundle's; store items
+        unknown to the model follow, each with its attribute neighbour.
+        """
+        model_ids = [str(x) for x in model.item_map_.external_ids]
+        from_bundle = _records(bundle_items)
+        from_store = _records(store_items)
+        rows = [from_store.get(i) or from_bundle.get(i) or {C.ITEM_ID: i} for i in model_ids]
+        known = set(model_ids)
+        new_ids = [i for i in from_store if i not in known]
+        rows.extend(from_store[i] for i in new_ids)
+        frame = _fix_dtypes(pd.DataFrame(rows if rows else {C.ITEM_ID: []}))
+        n_model = len(model_ids)
+        proxies = np.arange(len(frame), dtype=np.int64)
+        for row in range(n_model, len(frame)):
+            proxies[row] = _attribute_neighbour(
+                frame, n_model, from_store[new_ids[row - n_model]], popularity
+            )
+        positions = {str(item): r for r, item in enumerate(frame[C.ITEM_ID])}
+        return cls(frame=frame, n_model_items=n_model, positions=positions, proxies=proxies)
+
+    def with_item(
+        self, record: dict[str, Any], popularity: NDArray[np.float32]
+    ) -> tuple[Catalogue, bool, str, int]:
+        """A copy with one item created or updated (copy-on-write: readers keep the old one).
+
+        Returns
+        -------
+        catalogue, created, via, proxy_row
+        """
+        record = {str(k): json_safe(v) for k, v in record.items()}
+        item_id = str(record[C.ITEM_ID])
+        row = self.positions.get(item_id)
+        frame = self.frame.copy()
+        positions = dict(self.positions)
+        proxies = self.proxies.copy()
+        created = row is None
+        if row is None:
+            frame = pd.concat([frame, pd.DataFrame([record])], ignore_index=True)
+            row = len(frame) - 1
+            positions[item_id] = row
+            proxies = np.append(proxies, -1)
+        else:
+            # PUT replaces the item: attributes missing from the record are cleared, as in the
+            # store, so the served row always equals the stored one.
+            for key in [*record, *(c for c in frame.columns if c not in record)]:
+                if key == C.ITEM_ID:
+                    continue
+                if key not in frame.columns:
+                    frame[key] = pd.Series([None] * len(frame), dtype=object)
+                _set_cell(frame, row, key, record.get(key))
+        frame = _fix_dtypes(frame)
+        if row >= self.n_model_items:
+            proxies[row] = _attribute_neighbour(frame, self.n_model_items, record, popularity)
+        catalogue = Catalogue(frame, self.n_model_items, positions, proxies)
+        return catalogue, created, catalogue.via(row), int(proxies[row])
+
+    def via(self, row: int) -> str:
+        """How row ``row`` is recommendable (:data:`VIA_MODEL`, :data:`VIA_ATTRIBUTES` ...)."""
+        if row < self.n_model_items:
+            return VIA_MODEL
+        return VIA_ATTRIBUTES if self.proxies[row] >= 0 else VIA_FLOOR
+
+    def mask(self, item_filter: ItemFilter) -> NDArray[np.bool_] | None:
+        """Rows passing the business filters (``None``: no filter). Same rules as bundles."""
+        placeholder = Bundle(model=None, items=self.frame, manifest={})  # type: ignore[arg-type]
+        return placeholder.candidate_mask(item_filter)
+
+    @cached_property
+    def _codes(self) -> dict[str, NDArray[np.int64]]:
+        return {}
+
+    def codes(self, column: str) -> NDArray[np.int64] | None:
+        """Integer codes of a categorical column by row (-1 = missing), cached per catalogue."""
+        if column not in self.frame.columns:
+            return None
+        cache = self._codes
+        if column not in cache:
+            codes, _ = pd.factorize(self.frame[column].astype(object), use_na_sentinel=True)
+            cache[column] = np.asarray(codes, dtype=np.int64)
+        return cache[column]
+
+    def value(self, row: int, column: str) -> Any:
+        if column not in self.frame.columns:
+            return None
+        return json_safe(self.frame[column].iat[row])
+
+
+def _set_cell(frame: pd.DataFrame, row: int, column: str, value: Any) -> None:
+    """Set one cell; a value the column's dtype cannot hold turns the column to object."""
+    try:
+        frame.at[row, column] = value
+    except (TypeError, ValueError):
+        frame[column] = frame[column].astype(object)
+        frame.at[row, column] = value
+
+
+def _attribute_neighbour(
+    frame: pd.DataFrame, n_model: int, record: dict[str, Any], popularity: NDArray[np.float32]
+) -> int:
+    """The model item most like ``record``: same category, then same brand, nearest log-price,
+    then most popular; ``-1`` when no model item shares its category."""
+    category = record.get(C.CATEGORY)
+    if category is None or C.CATEGORY not in frame.columns or n_model == 0:
+        return -1
+    model_part = frame.iloc[:n_model]
+    candidates = np.flatnonzero(model_part[C.CATEGORY].astype(object).to_numpy() == category)
+    if not len(candidates):
+        return -1
+    brand = record.get(C.BRAND)
+    brand_miss = np.ones(len(candidates))
+    if brand is not None and C.BRAND in frame.columns:
+        brand_miss = (model_part[C.BRAND].astype(object).to_numpy()[candidates] != brand).astype(
+            float
+        )
+    price_gap = np.zeros(len(candidates))
+    price = record.get(C.PRICE)
+    if isinstance(price, int | float) and price > 0 and C.PRICE in frame.columns:
+        prices = model_part[C.PRICE].to_numpy(dtype=float)[candidates]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            price_gap = np.abs(np.log(prices) - math.log(price))
+        price_gap = np.where(np.isfinite(price_gap), price_gap, np.inf)
+    pop = popularity[candidates] if len(popularity) >= n_model else np.zeros(len(candidates))
+    order = np.lexsort((candidates, -pop, price_gap, brand_miss))
+    return int(candidates[order[0]])
+
+
+# ---------------------------------------------------------------------- model snapshot
+class ModelSnapshot:
+    """One loaded bundle with its version and the state derived from it.
+
+    Only :meth:`forget` changes it, and only by swapping whole arrays (copy-on-write), so a
+    request reading a user row never sees a half-written array.
+    """
+
+    #: Model names whose lists are not personalised, and the source they are labelled with.
+    NON_PERSONAL: ClassVar[dict[str, str]] = {"pop": POPULAR, "catpop": POPULAR_IN_CATEGORY}
+
+    def __init__(self, bundle: Bundle, version: int, path: str | None) -> None:
+        self.bundle = bundle
+        self.model = bundle.model
+        self.version = version
+        self.path = path
+        self.manifest = bundle.manifest
+        seen = self.model.seen_.tocsr()
+        self.popularity: NDArray[np.float32] = np.asarray(
+            seen.sum(axis=0), dtype=np.float32
+        ).ravel()
+        self.forgotten: frozenset[str] = frozenset()
+        # recommend_from_history keeps the ordered lists on the model (_last_histories) for
+        # sequential models: history scoring is serialised per snapshot.
+        self.history_lock = threading.Lock()
+
+    @property
+    def trained_at(self) -> str | None:
+        return self.manifest.get("trained_at") or self.manifest.get("created_at")
+
+    def user_row(self, user_id: str) -> int | None:
+        """The model's index of a user, or ``None`` (unknown or forgotten)."""
+        if user_id in self.forgotten:
+            return None
+        idx, known = self.model.user_map_.to_internal_masked([user_id])
+        return int(idx[0]) if known[0] else None
+
+    def training_items(self, user_row: int | None) -> NDArray[np.int64]:
+        if user_row is None:
+            return np.empty(0, dtype=np.int64)
+        seen = self.model.seen_
+        return np.asarray(seen.indices[seen.indptr[user_row] : seen.indptr[user_row + 1]], np.int64)
+
+    def score_user(self, user_row: int) -> NDArray[np.float32]:
+        # The protected hooks give the raw score vector, which the service needs to blend in new
+        # items and to filter on the whole catalogue; the public API returns top-k only.
+        return np.array(self.model._score_users(np.asarray([user_row]))[0], dtype=np.float32)
+
+    def score_history(self, item_idx: Sequence[int]) -> NDArray[np.float32]:
+        ids = self.model.item_map_.to_external(np.asarray(item_idx, dtype=np.int64)).tolist()
+        with self.history_lock:
+            hist = self.model._history_matrix([ids], "ignore")
+            scores = self.model._score_histories(hist)
+        return np.array(scores[0], dtype=np.float32)
+
+    def score_similar(self, item_row: int) -> NDArray[np.float32]:
+        return np.array(self.model._similar_scores(np.asarray([item_row]))[0], dtype=np.float32)
+
+    def forget(self, user_id: str) -> bool:
+        """Drop everything the model holds about one user; ``True`` if it knew them."""
+        idx, known = self.model.user_map_.to_internal_masked([user_id])
+        self.forgotten = self.forgotten | {user_id}
+        if not known[0]:
+            return False
+        row = int(idx[0])
+        model = self.model
+        seen = model.seen_.tocsr()
+        items = seen.indices[seen.indptr[row] : seen.indptr[row + 1]]
+        popularity = self.popularity.copy()
+        np.subtract.at(popularity, items, 1.0)
+        self.popularity = np.maximum(popularity, 0.0)
+        n_users = len(model.user_map_)
+        for name, value in list(vars(model).items()):
+            if not name.endswith("_") or name.startswith("__"):
+                continue
+            if name == "seen_" or "user" in name:
+                cleared = _without_row(value, row, n_users)
+                if cleared is not None:
+                    setattr(model, name, cleared)
+        return True
+
+
+def _without_row(value: Any, row: int, n_rows: int) -> Any:
+    """A copy of a per-user array / sparse matrix with one row zeroed (``None``: not per-user)."""
+    if sp.issparse(value) and value.shape[0] == n_rows:
+        matrix = sp.csr_matrix(value, copy=True)
+        matrix.data[matrix.indptr[row] : matrix.indptr[row + 1]] = 0
+        matrix.eliminate_zeros()
+        return matrix
+    if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n_rows:
+        array = value.copy()
+        array[row] = 0
+        return array
+    return None
+
+
+@dataclass(frozen=True)
+class Current:
+    """What one request serves from: a snapshot and the catalogue aligned with it."""
+
+    snapshot: ModelSnapshot
+    catalogue: Catalogue
+
+    def popularity(self) -> NDArray[np.float32]:
+        """Training popularity per catalogue row (new items: 0, they have no history yet)."""
+        extra = self.catalogue.n_rows - self.catalogue.n_model_items
+        return np.concatenate([self.snapshot.popularity, np.zeros(extra, dtype=np.float32)])
+
+
+@dataclass(frozen=True)
+class Rerank:
+    """Re-ranking asked for by a request (digirec.serving.rerank)."""
+
+    diversity: float = 0.0
+    exposure: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.diversity > 0 or self.exposure > 0
+
+
+NO_RERANK = Rerank()
+
+
+@dataclass(frozen=True)
+class RealtimeEvent:
+    """An event committed after the served model was trained."""
+
+    event_id: int
+    item_id: str
+    event: str
+    timestamp: float
+
+
+@dataclass
+class Ranked:
+    """A ranked list with everything needed to render it."""
+
+    source: str
+    current: Current
+    rows: NDArray[np.int64]
+    scores: NDArray[np.float32]
+    history_rows: list[int] = field(default_factory=list)
+    user_id: str | None = None
+    strategy: str = VIA_MODEL
+    reranked: bool = False
+    ignored_item_ids: list[str] = field(default_factory=list)
+
+    @property
+    def model_version(self) -> int:
+        return self.current.snapshot.version
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """Outcome of :meth:`ServingState.retrain`."""
+
+    model_version: int
+    model: str
+    path: str
+    n_users: int
+    n_items: int
+    n_interactions: int
+    fit_seconds: float
+    purged_deletions: int
+
+
+# ---------------------------------------------------------------------- the state
+class ServingState:
+    """Loaded model, catalogue, real-time histories and retraining of one service process.
+
+    Parameters
+    ----------
+    settings:
+        Service settings (bundle path, state folder, limits).
+    store:
+        The opened store.
+    """
+
+    def __init__(self, settings: ServeSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._lock = threading.RLock()
+        self._retrain_lock = threading.Lock()
+        self._current: Current | None = None
+        self._realtime: dict[str, deque[RealtimeEvent]] = {}
+        self._search_cache: tuple[Catalogue, Any] | None = None
+        self._search_lock = threading.Lock()
+        self._search_encoder: Any = None
+        self._purge_threads: list[threading.Thread] = []
+        # Per-user profiles for explanations, keyed by (model version, last real-time event id).
+        self._forget_generation = 0
+        self._forgotten_through: dict[str, int] = {}
+        self._profiles: OrderedDict[str, tuple[tuple[int, int], dict[str, Any] | None]] = (
+            OrderedDict()
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def current(self) -> Current:
+        current = self._current
+        if current is None:
+            raise ServingError(503, "not_ready", "no model is loaded yet")
+        return current
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._current is not None
+
+    def start(self) -> None:
+        """Load the newest bundle, align the catalogue, replay real-time events, re-forget."""
+        path, version = self._bundle_to_load()
+        bundle = load_bundle(path)
+        snapshot = ModelSnapshot(bundle, version, str(path))
+        watermark = self._watermark(bundle, path)
+        with self._lock:
+            catalogue = Catalogue.build(
+                snapshot.model, bundle.items, self.store.items_frame(), snapshot.popularity
+            )
+            self._current = Current(snapshot, catalogue)
+            self._realtime.clear()
+        # Deletions the loaded bundle predates: forget those users again.
+        covered = int(bundle.manifest.get("deletion_seq", 0))
+        pending_immediate = False
+        for record in self.store.deletions(after_seq=covered):
+            snapshot.forget(record.user_id)
+            pending_immediate |= record.status == "pending" and record.purge == "immediate"
+        replay = self.store.interactions_frame(after_id=watermark)
+        self.record_events(_stored_events(replay))
+        log.info(
+            "serving %s v%d from %s (%d real-time events replayed)",
+            snapshot.model.name,
+            version,
+            path,
+            len(replay),
+        )
+        if pending_immediate:  # a purge interrupted by a restart: finish it
+            self.purge_in_background()
+
+    def _bundle_to_load(self) -> tuple[Path, int]:
+        given = self.settings.bundle_path
+        best: tuple[int, Path] | None = None
+        if given is not None:
+            manifest = load_bundle_manifest(Path(given))
+            best = (int(manifest.get("model_version", 1)), Path(given))
+        for candidate in sorted((self.settings.state_dir / BUNDLES_DIR).glob("v*")):
+            try:
+                manifest = load_bundle_manifest(candidate)
+            except (OSError, ValueError):
+                continue
+            version = int(manifest.get("model_version", 0))
+            if best is None or version > best[0]:
+                best = (version, candidate)
+        if best is None:
+            raise ServingError(
+                503, "no_bundle", "no model bundle: set DIGIREC_BUNDLE_PATH or --bundle"
+            )
+        return best[1], best[0]
+
+    def _watermark(self, bundle: Bundle, path: Path) -> int:
+        """Largest store event id the bundle was trained on (events after it are real-time).
+
+        Retrained bundles record it; for a bundle trained elsewhere it is remembered the first
+        time it is served (every event in the store then counts as its training data).
+        """
+        if "store_event_watermark" in bundle.manifest:
+            return int(bundle.manifest["store_event_watermark"])
+        key = _WATERMARK_KEY + _fingerprint(bundle, path)
+        stored = self.store.get_meta(key)
+        if stored is not None:
+            return int(stored)
+        value = self.store.max_event_id()
+        self.store.set_meta(key, str(value))
+        return value
+
+    def wait_for_purges(self, timeout: float = 60.0) -> None:
+        """Join background purge threads (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self._purge_threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    # ------------------------------------------------------------------ real time
+    def record_events(self, events: Sequence[StoredEvent]) -> None:
+        """Append committed events to their users' real-time histories."""
+        if not events:
+            return
+        limit = self.settings.history_limit
+        with self._lock:
+            for e in events:
+                if e.event_id <= self._forgotten_through.get(e.user_id, 0):
+                    continue
+                queue = self._realtime.get(e.user_id)
+                if queue is None:
+                    queue = self._realtime[e.user_id] = deque(maxlen=limit)
+                queue.append(RealtimeEvent(e.event_id, e.item_id, e.event, e.timestamp))
+
+    def realtime_events(self, user_id: str) -> list[RealtimeEvent]:
+        with self._lock:
+            return list(self._realtime.get(user_id, ()))
+
+    def knows_item(self, item_id: str) -> bool:
+        return item_id in self.current.catalogue.positions
+
+    # ------------------------------------------------------------------ ranking core
+    def _extend(self, current: Current, model_scores: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Scores of every catalogue row: model items' own, new items' via their neighbour."""
+        cat = current.catalogue
+        out = np.empty(cat.n_rows, dtype=np.float32)
+        n_model = cat.n_model_items
+        out[:n_model] = model_scores
+        if cat.n_rows > n_model:
+            proxies = cat.proxies[n_model:]
+            has = proxies >= 0
+            finite = model_scores[np.isfinite(model_scores)]
+            floor = float(finite.min()) - 1.0 if finite.size else 0.0
+            extra = np.full(len(proxies), floor, dtype=np.float32)
+            extra[has] = model_scores[proxies[has]]
+            out[n_model:] = extra
+        return out
+
+    def _select(
+        self,
+        current: Current,
+        scores: NDArray[np.float32],
+        k: int,
+        candidates: NDArray[np.bool_] | None,
+        exclude: NDArray[np.bool_] | None,
+        rerank: Rerank,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32], bool]:
+        cat = current.catalogue
+        scores = np.array(scores, dtype=np.float32, copy=True)
+        scores[~np.isfinite(scores)] = np.float32(np.finfo(np.float32).min)
+        if candidates is not None:
+            scores[~candidates] = -np.inf
+        if exclude is not None:
+            scores[exclude] = -np.inf
+        model = current.snapshot.model
+        ties = np.concatenate(
+            [model.tie_ranks_, np.arange(len(model.tie_ranks_), cat.n_rows, dtype=np.int64)]
+        )
+        if rerank.active:
+            # Re-rank a pool of the best candidates (all of them pass the filters).
+            pool_k = min(cat.n_rows, max(5 * k, 50))
+            pool, pool_scores = topk(scores[None, :], pool_k, ties)
+            valid = pool[0] >= 0
+            rows, vals, applied = _rerank(current, pool[0][valid], pool_scores[0][valid], k, rerank)
+            if applied:
+                return rows, vals, True
+        items, vals = topk(scores[None, :], k, ties)
+        valid = items[0] >= 0
+        return items[0][valid], vals[0][valid], False
+
+    def _rows_of(self, current: Current, item_ids: Sequence[str]) -> NDArray[np.int64]:
+        positions = current.catalogue.positions
+        return np.asarray([positions[i] for i in item_ids if i in positions], dtype=np.int64)
+
+    def _model_idx(self, current: Current, rows: NDArray[np.int64]) -> list[int]:
+        """Catalogue rows as model item indices (new items through their neighbour)."""
+        proxies = current.catalogue.proxies[rows] if len(rows) else rows
+        return [int(p) for p in proxies if p >= 0]
+
+    def _popular(
+        self,
+        current: Current,
+        k: int,
+        item_filter: ItemFilter,
+        candidates: NDArray[np.bool_] | None,
+        exclude: NDArray[np.bool_] | None,
+        rerank: Rerank,
+        history_rows: list[int] | None = None,
+    ) -> Ranked:
+        scores = self._extend(current, current.snapshot.popularity)
+        rows, vals, applied = self._select(current, scores, k, candidates, exclude, rerank)
+        source = POPULAR_IN_CATEGORY if item_filter.categories else POPULAR
+        return Ranked(source, current, rows, vals, history_rows or [], reranked=applied)
+
+    # ------------------------------------------------------------------ public recommenders
+    def recommend_user(
+        self,
+        user_id: str,
+        k: int,
+        item_filter: ItemFilter,
+        *,
+        exclude_seen: bool = True,
+        exclude_purchased: bool = True,
+        rerank: Rerank = NO_RERANK,
+    ) -> Ranked:
+        """Top-``k`` for a user: personalised when the model or real-time events know them,
+        else popular (popular_in_category under a category filter)."""
+        current = self.current
+        snap, cat = current.snapshot, current.catalogue
+        candidates = self._mask(cat, item_filter)
+        user_row = snap.user_row(user_id)
+        trained = snap.training_items(user_row)
+        recent = self.realtime_events(user_id)
+        recent_rows = self._rows_of(current, [e.item_id for e in recent])
+        exclude = np.zeros(cat.n_rows, dtype=bool)
+        if exclude_seen:
+            exclude[trained] = True
+            exclude[recent_rows] = True
+        elif exclude_purchased:
+            purchases = self.store.user_events(user_id)
+            bought = purchases.loc[purchases[C.EVENT] == "purchase", C.ITEM_ID].astype(str)
+            exclude[self._rows_of(current, bought.tolist())] = True
+        history = [*trained.tolist(), *self._model_idx(current, recent_rows)]
+        model = snap.model
+        fixed_source = ModelSnapshot.NON_PERSONAL.get(model.name)
+        if not history and (user_row is None or not len(trained)):
+            return self._popular(current, k, item_filter, candidates, exclude, rerank)
+        if recent and model.supports_history:
+            scores = snap.score_history(history)
+        elif user_row is not None:
+            scores = snap.score_user(user_row)
+        else:  # only real-time events and a model that cannot fold them in
+            return self._popular(current, k, item_filter, candidates, exclude, rerank)
+        source = fixed_source if fixed_source is not None else PERSONALISED
+        rows, vals, applied = self._select(
+            current, self._extend(current, scores), k, candidates, exclude, rerank
+        )
+        return Ranked(source, current, rows, vals, history, user_id, reranked=applied)
+
+    def recommend_session(
+        self,
+        item_ids: Sequence[str],
+        k: int,
+        item_filter: ItemFilter,
+        *,
+        exclude_seen: bool = True,
+        rerank: Rerank = NO_RERANK,
+    ) -> Ranked:
+        """Top-``k`` for an anonymous session given as item ids (oldest first)."""
+        current = self.current
+        cat = current.catalogue
+        candidates = self._mask(cat, item_filter)
+        rows = self._rows_of(current, item_ids)
+        ignored = [i for i in item_ids if i not in cat.positions]
+        exclude = np.zeros(cat.n_rows, dtype=bool)
+        if exclude_seen:
+            exclude[rows] = True
+        history = self._model_idx(current, rows)
+        model = current.snapshot.model
+        if not history or not model.supports_history:
+            ranked = self._popular(current, k, item_filter, candidates, exclude, rerank, history)
+            ranked.ignored_item_ids = ignored
+            return ranked
+        scores = current.snapshot.score_history(history)
+        source = ModelSnapshot.NON_PERSONAL.get(model.name, SESSION)
+        out, vals, applied = self._select(
+            current, self._extend(current, scores), k, candidates, exclude, rerank
+        )
+        return Ranked(
+            source,
+            current,
+            out,
+            vals,
+            history,
+            reranked=applied,
+            ignored_item_ids=ignored,
+        )
+
+    def similar(self, item_id: str, k: int, item_filter: ItemFilter) -> Ranked:
+        """Items similar to one item (new items: their attribute neighbour and its neighbours)."""
+        current = self.current
+        cat = current.catalogue
+        row = cat.positions.get(item_id)
+        if row is None:
+            raise ServingError(404, "unknown_item", f"unknown item id {item_id!r}", "item_id")
+        candidates = self._mask(cat, item_filter)
+        exclude = np.zeros(cat.n_rows, dtype=bool)
+        exclude[row] = True
+        anchor = int(cat.proxies[row])
+        if anchor < 0:
+            category = cat.value(row, C.CATEGORY)
+            scoped = (
+                ItemFilter(**{**vars(item_filter), "categories": [category]})
+                if category
+                else item_filter
+            )
+            return self._popular(current, k, scoped, self._mask(cat, scoped), exclude, NO_RERANK)
+        scores = current.snapshot.score_similar(anchor)
+        strategy = VIA_MODEL
+        if anchor != row:  # a new item: its neighbour is the closest match
+            finite = scores[np.isfinite(scores)]
+            scores[anchor] = (float(finite.max()) if finite.size else 0.0) + 1.0
+            strategy = VIA_ATTRIBUTES
+        source = ModelSnapshot.NON_PERSONAL.get(current.snapshot.model.name, SIMILAR_ITEMS)
+        rows, vals, _ = self._select(
+            current, self._extend(current, scores), k, candidates, exclude, NO_RERANK
+        )
+        return Ranked(source, current, rows, vals, [anchor], strategy=strategy)
+
+    def user_scores(self, user_id: str) -> NDArray[np.float32] | None:
+        """Unfiltered scores of every catalogue row for a user (``None`` if nothing is known)."""
+        current = self.current
+        snap = current.snapshot
+        user_row = snap.user_row(user_id)
+        recent = self.realtime_events(user_id)
+        recent_rows = self._rows_of(current, [e.item_id for e in recent])
+        history = [*snap.training_items(user_row).tolist(), *self._model_idx(current, recent_rows)]
+        if recent and history and snap.model.supports_history:
+            return self._extend(current, snap.score_history(history))
+        if user_row is not None and len(snap.training_items(user_row)):
+            return self._extend(current, snap.score_user(user_row))
+        return None
+
+    def _mask(self, cat: Catalogue, item_filter: ItemFilter) -> NDArray[np.bool_] | None:
+        try:
+            return cat.mask(item_filter)
+        except DigirecError as exc:  # the catalogue lacks a filtered column
+            raise ServingError(422, "filter_unavailable", str(exc)) from None
+
+    # ------------------------------------------------------------------ catalogue writes
+    def upsert_item(self, record: dict[str, Any]) -> tuple[bool, str, str | None]:
+        """Apply a committed catalogue write; returns ``(created, via, neighbour item id)``."""
+        with self._lock:
+            current = self.current
+            catalogue, created, via, proxy = current.catalogue.with_item(
+                record, current.snapshot.popularity
+            )
+            self._current = Current(current.snapshot, catalogue)
+            self._search_cache = None
+        neighbour = None
+        if via == VIA_ATTRIBUTES:
+            neighbour = str(catalogue.frame[C.ITEM_ID].iat[proxy])
+        return created, via, neighbour
+
+    # ------------------------------------------------------------------ privacy
+    def forget_user(self, user_id: str) -> None:
+        """Remove a user from every in-memory structure at once (the store is done already)."""
+        with self._lock:
+            self._realtime.pop(user_id, None)
+            self._profiles.pop(user_id, None)
+            self._forget_generation += 1
+            # An event committed before the deletion (and deleted with it) may still be on its
+            # way to record_events: anything of this user up to here is dropped there.
+            self._forgotten_through[user_id] = self.store.max_event_id()
+            self.current.snapshot.forget(user_id)
+
+    def purge_in_background(self) -> threading.Thread:
+        """Retrain now in a background thread (``purge=immediate``)."""
+
+        def run() -> None:
+            try:
+                self.retrain(reason="privacy purge")
+            except Exception:  # logged; the deletion stays pending for the next retrain
+                log.exception("background purge retrain failed")
+
+        thread = threading.Thread(target=run, name="digirec-purge", daemon=True)
+        self._purge_threads = [t for t in self._purge_threads if t.is_alive()] + [thread]
+        thread.start()
+        return thread
+
+    # ------------------------------------------------------------------ retrain + swap
+    def retrain(self, *, reason: str = "admin") -> RetrainResult:
+        """Train on the store's data with the served model's config and swap atomically.
+
+        Requests running during the fit keep serving the old snapshot; the swap is a single
+        reference assignment. Deletions committed before the data snapshot are marked purged
+        with the new model version; later ones are forgotten in the new snapshot.
+        """
+        from digirec.models.registry import create_model
+
+        with self._retrain_lock:
+            old = self.current.snapshot
+            data = self.store.snapshot()
+            if data.interactions.empty:
+                raise ServingError(409, "no_data", "the store has no events to train on")
+            name = self.settings.retrain_model or old.model.name
+            params = self.settings.retrain_params
+            if params is None:
+                params = old.model.get_config() if name == old.model.name else {}
+            weights = EventWeights(**old.manifest.get("training", {}).get("event_weights", {}))
+            dataset = build_training_dataset(
+                data.interactions,
+                items=data.items,
+                users=data.users,
+                include_catalog_items=self.settings.include_catalog_items,
+                event_weights=weights,
+            )
+            started = time.perf_counter()
+            model = create_model(name, dict(params)).fit(dataset)
+            fit_seconds = time.perf_counter() - started
+            version = max(old.version, self._newest_version_on_disk()) + 1
+            trained_at = datetime.now(UTC).isoformat(timespec="seconds")
+            extra = {
+                "model_version": version,
+                "trained_at": trained_at,
+                "store_event_watermark": int(data.event_ids.max()) if len(data.event_ids) else 0,
+                "deletion_seq": data.deletion_seq,
+                "reason": reason,
+                "fit_seconds": fit_seconds,
+                "training": {
+                    "include_catalog_items": self.settings.include_catalog_items,
+                    "event_weights": weights.model_dump(mode="json"),
+                    "duplicates": "first",
+                    "source": f"store:{self.store.backend}",
+                },
+            }
+            out = self._write_bundle(model, dataset, version, extra)
+            manifest = load_bundle_manifest(out)
+            snapshot = ModelSnapshot(Bundle(model, dataset.items, manifest), version, str(out))
+            with self._lock:
+                # Deletions committed while training: the new model still has those users.
+                for record in self.store.deletions(after_seq=data.deletion_seq):
+                    snapshot.forget(record.user_id)
+                catalogue = Catalogue.build(
+                    model, dataset.items, self.store.items_frame(), snapshot.popularity
+                )
+                trained = data.event_ids
+                for user_id, queue in list(self._realtime.items()):
+                    kept = [e for e in queue if not _contains(trained, e.event_id)]
+                    if kept:
+                        self._realtime[user_id] = deque(kept, maxlen=queue.maxlen)
+                    else:
+                        del self._realtime[user_id]
+                self._current = Current(snapshot, catalogue)
+                self._search_cache = None
+            purged = self.store.mark_purged(up_to_seq=data.deletion_seq, model_version=version)
+            self._prune_bundles(keep=out)
+            log.info("retrained %s -> v%d (%s), %d deletions purged", name, version, reason, purged)
+            return RetrainResult(
+                model_version=version,
+                model=name,
+                path=str(out),
+                n_users=dataset.n_users,
+                n_items=dataset.n_items,
+                n_interactions=dataset.n_interactions,
+                fit_seconds=fit_seconds,
+                purged_deletions=purged,
+            )
+
+    def _prune_bundles(self, keep: Path) -> None:
+        """Remove superseded retrained bundles: they may hold users deleted since (privacy).
+
+        Only ``state_dir/bundles`` is touched; the bundle given with ``--bundle`` is the
+        operator's file and stays (a restart serves the newest version, never an older one).
+        """
+        for candidate in (self.settings.state_dir / BUNDLES_DIR).glob("v*"):
+            if candidate.resolve() != keep.resolve() and candidate.is_dir():
+                shutil.rmtree(candidate, ignore_errors=True)
+
+    def _newest_version_on_disk(self) -> int:
+        newest = 0
+        for candidate in (self.settings.state_dir / BUNDLES_DIR).glob("v*"):
+            try:
+                newest = max(newest, int(load_bundle_manifest(candidate).get("model_version", 0)))
+            except (OSError, ValueError):
+                continue
+        return newest
+
+    def _write_bundle(
+        self, model: Recommender, dataset: Dataset, version: int, extra: dict[str, Any]
+    ) -> Path:
+        root = self.settings.state_dir / BUNDLES_DIR
+        root.mkdir(parents=True, exist_ok=True)
+        final = root / f"v{version:05d}"
+        partial = root / f".v{version:05d}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        save_bundle(model, dataset, partial, extra=extra)
+        # A complete bundle appears under its final name in one rename (never half-written).
+        shutil.rmtree(final, ignore_errors=True)
+        partial.rename(final)
+        return final
+
+    # ------------------------------------------------------------------ search / profile
+    def search_engine(self) -> tuple[Current, Any]:
+        """The product search over the current catalogue (built on first use per catalogue).
+
+        The index is rebuilt lazily after a catalogue change; a neural encoder is loaded once
+        and reused (its embedding cache makes unchanged items cheap), TF-IDF is refitted.
+        """
+        try:
+            from digirec.search import ProductSearch
+        except ImportError:
+            raise NotAvailableError("product search (digirec.search)") from None
+        from digirec.features.text import TfidfEncoder
+
+        current = self.current
+        cached = self._search_cache
+        if cached is not None and cached[0] is current.catalogue:
+            return current, cached[1]
+        with self._search_lock:
+            cached = self._search_cache
+            if cached is not None and cached[0] is current.catalogue:
+                return current, cached[1]
+            encoder = self._search_encoder
+            if encoder is None and self.settings.search_encoder == "tfidf":
+                encoder = TfidfEncoder(dim=128)
+            engine = ProductSearch(current.catalogue.frame, encoder=encoder)
+            if not isinstance(engine.encoder, TfidfEncoder):
+                self._search_encoder = engine.encoder
+            self._search_cache = (current.catalogue, engine)
+        return current, engine
+
+    def profile(self, user_id: str) -> dict[str, Any]:
+        """The user's profile built from their events in the store (features/profile.py)."""
+        try:
+            from digirec.features.profile import build_profiles
+        except ImportError:
+            raise NotAvailableError("user profiles (digirec.features.profile)") from None
+        events = self.store.user_events(user_id)
+        user = self.store.get_user(user_id)
+        if events.empty and user is None:
+            raise ServingError(404, "unknown_user", f"unknown user id {user_id!r}", "user_id")
+        users = pd.DataFrame([user if user is not None else {C.USER_ID: user_id}])
+        dataset = Dataset.from_interactions(
+            events.drop(columns=[EVENT_ID]),
+            items=self.store.items_frame(),
+            users=users,
+            include_catalog_items=True,
+            duplicates="keep",
+        )
+        profiles = build_profiles(dataset, EventWeights(), now=time.time())
+        return dict(profiles.profile(user_id))
+
+    # ------------------------------------------------------------------ explanations
+    def explain(self, ranked: Ranked) -> list[dict[str, Any]]:
+        """One explanation per ranked row: from digirec.explain when available, else a plain
+        statement of the source (so a reason is never missing and never invented)."""
+        cat = ranked.current.catalogue
+        n_model = cat.n_model_items
+        out: list[dict[str, Any]] = [_basic_explanation(ranked, int(r)) for r in ranked.rows]
+        model_pos = [i for i, r in enumerate(ranked.rows) if r < n_model]
+        if not model_pos:
+            return out
+        try:
+            from digirec.explain import ExplanationContext, explain_items
+        except ImportError:
+            return out
+        history = list(ranked.history_rows)
+        events: list[str] | None = None
+        profile: dict[str, Any] | None = None
+        if ranked.user_id is not None and ranked.source == PERSONALISED:
+            history, events = self._chronological_history(ranked)
+            profile = self.cached_profile(ranked.user_id)
+        try:
+            context = ExplanationContext(
+                model=ranked.current.snapshot.model,
+                # The whole frame (stable per catalogue): the explainer aligns it by item_id
+                # once and caches the view.
+                items=cat.frame,
+                history_idx=np.asarray(history, dtype=np.int64),
+                profile=profile,
+                source=ranked.source,
+                history_events=events,
+            )
+            explained = explain_items(context, ranked.rows[model_pos])
+        except Exception:  # an explanation failure must not fail the recommendation
+            log.exception("explain_items failed; falling back to source statements")
+            return out
+        for pos, exp in zip(model_pos, explained, strict=False):
+            out[pos] = {
+                "text": exp.text,
+                "text_zh": exp.text_zh,
+                "kind": exp.kind,
+                "evidence_item_ids": [str(i) for i in exp.evidence_item_ids],
+            }
+        return out
+
+    def _chronological_history(self, ranked: Ranked) -> tuple[list[int], list[str] | None]:
+        """The user's recent model item indices, oldest first, with their event types."""
+        assert ranked.user_id is not None
+        frame = self.store.user_events(ranked.user_id, limit=50)
+        proxies = ranked.current.catalogue.proxies
+        positions = ranked.current.catalogue.positions
+        idx: list[int] = []
+        kinds: list[str] = []
+        for item, kind in zip(
+            frame[C.ITEM_ID].astype(str), frame[C.EVENT].astype(str), strict=True
+        ):
+            row = positions.get(item)
+            if row is not None and proxies[row] >= 0:
+                idx.append(int(proxies[row]))
+                kinds.append(kind)
+        if not idx:
+            return list(ranked.history_rows), None
+        return idx, kinds
+
+    def cached_profile(self, user_id: str) -> dict[str, Any] | None:
+        """The user's profile for explanations, cached until their next event (or ``None``)."""
+        recent = self.realtime_events(user_id)
+        key = (self.current.snapshot.version, recent[-1].event_id if recent else 0)
+        with self._lock:
+            generation = self._forget_generation
+            hit = self._profiles.get(user_id)
+            if hit is not None and hit[0] == key:
+                self._profiles.move_to_end(user_id)
+                return hit[1]
+        try:
+            profile: dict[str, Any] | None = self.profile(user_id)
+        except (ServingError, DigirecError, ValueError, KeyError):
+            profile = None
+        with self._lock:
+            if generation != self._forget_generation:  # a deletion ran meanwhile: don't cache
+                return profile
+            self._profiles[user_id] = (key, profile)
+            while len(self._profiles) > _PROFILE_CACHE_SIZE:
+                self._profiles.popitem(last=False)
+        return profile
+
+
+# ---------------------------------------------------------------------- helpers
+def load_bundle_manifest(path: Path) -> dict[str, Any]:
+    """A bundle's manifest without loading the model."""
+    import json
+
+    from digirec.artifacts import MANIFEST_FILE
+
+    manifest_path = Path(path) / MANIFEST_FILE
+    if not manifest_path.exists():
+        raise ValueError(f"{path} is not a digirec bundle")
+    return dict(json.loads(manifest_path.read_text()))
+
+
+def _fingerprint(bundle: Bundle, path: Path) -> str:
+    manifest = bundle.manifest
+    data = manifest.get("dataset", {})
+    return "|".join(
+        str(x)
+        for x in (
+            Path(path).resolve(),
+            manifest.get("created_at"),
+            manifest.get("model"),
+            data.get("n_interactions"),
+        )
+    )
+
+
+def _contains(sorted_ids: NDArray[np.int64], value: int) -> bool:
+    pos = int(np.searchsorted(sorted_ids, value))
+    return pos < len(sorted_ids) and int(sorted_ids[pos]) == value
+
+
+def _stored_events(frame: pd.DataFrame) -> list[StoredEvent]:
+    out = []
+    for rec in frame.itertuples(index=False):
+        out.append(
+            StoredEvent(
+                user_id=str(getattr(rec, C.USER_ID)),
+                item_id=str(getattr(rec, C.ITEM_ID)),
+                event=str(getattr(rec, C.EVENT)),
+                timestamp=float(getattr(rec, C.TIMESTAMP)),
+                event_id=int(getattr(rec, EVENT_ID)),
+            )
+        )
+    return out
+
+
+def _rerank(
+    current: Current,
+    rows: NDArray[np.int64],
+    scores: NDArray[np.float32],
+    k: int,
+    options: Rerank,
+) -> tuple[NDArray[np.int64], NDArray[np.float32], bool]:
+    """Diversity / exposure re-ranking through digirec.serving.rerank when it is installed."""
+    try:
+        from digirec.serving.rerank import rerank
+    except ImportError:
+        return rows[:k], scores[:k], False
+    cat = current.catalogue
+    new_rows, new_scores = rerank(
+        rows,
+        scores,
+        k,
+        item_categories=cat.codes(C.CATEGORY),
+        item_brands=cat.codes(C.BRAND),
+        item_popularity=current.popularity(),
+        diversity=options.diversity,
+        exposure=options.exposure,
+    )
+    valid = np.asarray(new_rows) >= 0
+    return (
+        np.asarray(new_rows, dtype=np.int64)[valid],
+        np.asarray(new_scores, dtype=np.float32)[valid],
+        True,
+    )
+
+
+_BASIC_TEXT = {
+    PERSONALISED: ("Recommended from your recent activity", "根据您最近的浏览和购买推荐"),
+    SESSION: ("Goes with the items in this session", "根据本次浏览的商品推荐"),
+    SIMILAR_ITEMS: ("Similar to the item you are viewing", "与您正在浏览的商品相似"),
+    POPULAR_IN_CATEGORY: ("Popular in {category}", "{category}热门商品"),
+    POPULAR: ("Popular with shoppers right now", "当前热门商品"),
+}
+
+
+def _basic_explanation(ranked: Ranked, row: int) -> dict[str, Any]:
+    cat = ranked.current.catalogue
+    if row >= cat.n_model_items:
+        proxy = int(cat.proxies[row])
+        if proxy >= 0:
+            title = cat.value(proxy, C.TITLE) or cat.value(proxy, C.ITEM_ID)
+            return {
+                "text": f"New arrival, similar to {title}",
+                "text_zh": f"新品，与{title}相似",
+                "kind": "new_item",
+                "evidence_item_ids": [str(cat.value(proxy, C.ITEM_ID))],
+            }
+        return {
+            "text": "New arrival",
+            "text_zh": "新品",
+            "kind": "new_item",
+            "evidence_item_ids": [],
+        }
+    en, zh = _BASIC_TEXT[ranked.source]
+    category = cat.value(row, C.CATEGORY) or "this category"
+    return {
+        "text": en.format(category=category),
+        "text_zh": zh.format(category=category),
+        "kind": ranked.source,
+        "evidence_item_ids": [],
+    }
