@@ -1,4 +1,5 @@
-"""The ``digirec`` command line: benchmark, train, recommend, similar, info, synth, demo, serve."""
+"""The ``digirec`` command line: benchmark, train, recommend, similar, info, synth, demo, report,
+serve."""
 
 from __future__ import annotations
 
@@ -324,6 +325,39 @@ def demo(
     from digirec.demo import run_demo
 
     run_demo(out, n_users=n_users, n_items=n_items, echo=typer.echo, progress=_say)
+
+
+@app.command()
+def report(
+    results: Annotated[
+        list[Path],
+        typer.Option(
+            "--results",
+            help="A benchmark results JSON, or a folder of them (repeatable).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the HTML report.")] = Path(
+        "report.html"
+    ),
+    title: Annotated[str, typer.Option("--title", help="Title of the report.")] = (
+        "digirec benchmark report"
+    ),
+) -> None:
+    """Write a self-contained HTML report (tables and SVG charts) of benchmark results."""
+    from digirec.evaluation.report import find_result_files, write_report
+
+    paths: list[Path] = []
+    for path in results:
+        if path.is_dir():
+            paths.extend(find_result_files(path))
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise typer.BadParameter(f"no such file or folder: {path}", param_hint="--results")
+    written, problems = write_report(paths, out, title=title)
+    for problem in problems:
+        _say(f"skipped {problem}")
+    _say(f"wrote {written} ({len(paths) - len(problems)} result file(s))")
 
 
 @app.command()

@@ -29,6 +29,7 @@ from digirec.serving import schemas as S
 from digirec.serving.auth import read_key, require_key
 from digirec.serving.settings import ServeSettings
 from digirec.serving.state import Ranked, Rerank, ServingError, ServingState
+from digirec.serving.web import web_router
 from digirec.store import EventRecord, Store, open_store
 
 log = logging.getLogger("digirec.serving")
@@ -169,6 +170,7 @@ def create_app(settings: ServeSettings, *, store: Store | None = None) -> FastAP
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     _install_error_handlers(app)
     _add_routes(app, settings)
+    app.include_router(web_router(settings))  # shop front, dashboard, admin (serving/web.py)
     return app
 
 
