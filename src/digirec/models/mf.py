@@ -39,7 +39,7 @@ from digirec.data.dataset import Dataset
 from digirec.exceptions import ConfigError
 from digirec.models.als import cosine_rows
 from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
-from digirec.training.trainer import NeuralConfig, TrainHistory
+from digirec.training.trainer import NeuralConfig, TrainHistory, with_best_epochs
 
 if TYPE_CHECKING:
     import torch
@@ -181,6 +181,8 @@ class MFModel(Recommender):
             )
         )
         self.history_ = trainer.fit(net, batches, self._loss_fn(), evaluate)
+        # A refit (no validation) then trains the validated number of epochs.
+        self.config = with_best_epochs(self.config, self.history_)
         # The numpy factors are the model; the module is not kept.
         self._sync(net)
 

@@ -36,7 +36,7 @@ from digirec.data.dataset import Dataset
 from digirec.data.sequences import user_sequences
 from digirec.models.als import cosine_rows
 from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
-from digirec.training.trainer import NeuralConfig, TrainHistory
+from digirec.training.trainer import NeuralConfig, TrainHistory, with_best_epochs
 
 if TYPE_CHECKING:
     import torch
@@ -154,6 +154,8 @@ class SASRecModel(Recommender):
         )
         trainer = Trainer(cfg.trainer_config(desc="sasrec"))
         self.history_ = trainer.fit(self.net_, batches, loss_fn, evaluate)
+        # A refit (no validation) then trains the validated number of epochs.
+        self.config = with_best_epochs(self.config, self.history_)
 
     def _build_net(self, n_items: int) -> SASRec:
         from digirec.models.neural.sasrec import SASRec

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -544,3 +544,18 @@ class Trainer:
                 history.best_epoch = len(history.records)
             module.eval()
         return history
+
+
+NeuralConfigT = TypeVar("NeuralConfigT", bound=NeuralConfig)
+
+
+def with_best_epochs(config: NeuralConfigT, history: TrainHistory) -> NeuralConfigT:
+    """The config with ``epochs`` set to the epoch early stopping chose.
+
+    After a fit with validation the benchmark refits on train + validation without a validation
+    set; it then trains exactly the chosen number of epochs instead of the maximum (which on
+    Instruments turns hours into minutes and keeps the refit's setting the validated one).
+    """
+    if history.best_metric is None or history.best_epoch < 1:
+        return config
+    return config.model_copy(update={"epochs": int(history.best_epoch)})
