@@ -16,9 +16,10 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,7 +27,7 @@ from digirec import __version__
 from digirec import columns as C
 from digirec.artifacts import ItemFilter
 from digirec.serving import schemas as S
-from digirec.serving.auth import read_key, require_key
+from digirec.serving.auth import api_key_scheme, read_key, require_key
 from digirec.serving.settings import ServeSettings
 from digirec.serving.state import Ranked, Rerank, ServingError, ServingState
 from digirec.serving.web import web_router
@@ -272,8 +273,21 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _json(body: S.RecommendationResponse) -> Response:
+    """The response serialised once by pydantic-core (returning the model would have FastAPI
+    validate it against ``response_model`` again before serialising; the schema in the docs
+    stays ``response_model``)."""
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+async def _read_key(request: Request, key: str | None = Security(api_key_scheme)) -> None:
+    """:func:`read_key` as a coroutine: a check this small costs less than the thread-pool hop
+    FastAPI makes for a plain-function dependency."""
+    read_key(request, key)
+
+
 def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
-    read = [Depends(read_key)]
+    read = [Depends(_read_key)]
     write = [Depends(require_key)]
     explain_default = settings.explain
 
@@ -306,7 +320,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         responses=_ERRORS,
         tags=["recommendations"],
     )
-    def user_recommendations(
+    async def user_recommendations(
         request: Request,
         user_id: UserIdPath,
         k: K = None,
@@ -320,19 +334,30 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         diversity: Diversity = 0.0,
         exposure: Exposure = 0.0,
         explain: bool = explain_default,
-    ) -> S.RecommendationResponse:
+    ) -> Response:
         """Top-k for a user. Unknown users get ``popular`` (``popular_in_category`` under a
         category filter); events posted a moment ago already count."""
         state = _state(request)
-        ranked = state.recommend_user(
-            user_id,
-            _k(settings, k),
-            _filter(category, brand, min_price, max_price, in_stock),
-            exclude_seen=exclude_seen,
-            exclude_purchased=exclude_purchased,
-            rerank=Rerank(diversity, exposure),
-        )
-        return _render(state, ranked, explain, user_id=user_id)
+        size = _k(settings, k)
+        item_filter = _filter(category, brand, min_price, max_price, in_stock)
+
+        def run() -> Response:
+            ranked = state.recommend_user(
+                user_id,
+                size,
+                item_filter,
+                exclude_seen=exclude_seen,
+                exclude_purchased=exclude_purchased,
+                rerank=Rerank(diversity, exposure),
+            )
+            return _json(_render(state, ranked, explain, user_id=user_id))
+
+        if explain or not exclude_seen:
+            # Explanations and purchase look-ups read the database: off the event loop.
+            return await run_in_threadpool(run)
+        # The hot path is in-memory numpy work of a fraction of a millisecond: run it on the
+        # event loop. A thread-pool hop costs more than that (hand-off, wake-ups, GIL).
+        return run()
 
     @app.get(
         "/v1/items/{item_id}/similar",

@@ -56,6 +56,12 @@ class ServeSettings(BaseSettings):
         Model and settings of a retrain; default: those of the served bundle.
     include_catalog_items:
         Retrains index catalogue items without events (so new items keep a model index).
+    ann_threshold:
+        Factor models (ALS, BPR, MF, SASRec) whose catalogue has more items than this serve
+        personalised lists through a FAISS index on the item vectors (the ``ann`` extra;
+        filters and seen items are still never returned, recall@10 is calibrated to 0.95 on
+        the users' own vectors). Smaller catalogues, other models and a missing ``faiss-cpu``
+        use the exact scores of every item.
     """
 
     model_config = SettingsConfigDict(
@@ -96,6 +102,12 @@ class ServeSettings(BaseSettings):
     )
     include_catalog_items: bool = Field(
         True, description="Retrains index catalogue items without events."
+    )
+    ann_threshold: int = Field(
+        50_000,
+        ge=1,
+        description="Catalogues with more model items than this use the FAISS index "
+        "(factor models only).",
     )
 
     @field_validator("api_keys", mode="before")
