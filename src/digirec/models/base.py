@@ -39,6 +39,16 @@ STATE_FILE = "state.npz"
 MODEL_FILE = "model.json"
 
 
+class HistoryMatrix(sp.csr_matrix):  # type: ignore[misc]
+    """A binary ``(n, n_items)`` history matrix plus each row's items in chronological order.
+
+    Item-set models read the matrix; sequential models read ``ordered`` (``None`` when the
+    order is unknown).
+    """
+
+    ordered: list[IdxArray] | None = None
+
+
 class ModelConfig(BaseModel):
     """Base of every model configuration: strict (unknown keys rejected) and seeded."""
 
@@ -282,10 +292,11 @@ class Recommender(ABC):
         )
         return self._frame(keys, items, vals)
 
-    def _history_matrix(self, lists: Sequence[Sequence[object]], on_unknown: str) -> sp.csr_matrix:
-        """Histories as a binary ``(n, n_items)`` matrix, keeping the last position order.
+    def _history_matrix(self, lists: Sequence[Sequence[object]], on_unknown: str) -> HistoryMatrix:
+        """Histories as a binary ``(n, n_items)`` matrix that also keeps each row's order.
 
-        The order of items is also kept in ``self._last_histories`` for sequential models.
+        The order travels with the matrix (not on the model), so concurrent requests on one
+        shared model cannot see each other's histories.
         """
         rows: list[int] = []
         cols: list[int] = []
@@ -299,13 +310,13 @@ class Recommender(ABC):
             ordered.append(idx)
             rows.extend([row] * len(idx))
             cols.extend(idx.tolist())
-        self._last_histories = ordered
-        matrix = sp.csr_matrix(
+        matrix = HistoryMatrix(
             (np.ones(len(rows), dtype=np.float32), (rows, cols)),
             shape=(len(lists), self.n_items),
         )
         matrix.sum_duplicates()
         matrix.data[:] = 1.0
+        matrix.ordered = ordered
         return matrix
 
     def similar_items(self, item_ids: Sequence[object], k: int = 10) -> pd.DataFrame:

@@ -156,7 +156,6 @@ class HybridModel(Recommender):
         for model in self.components_:
             if not model.supports_history:
                 raise ConfigError(f"hybrid component {model.name!r} cannot score a raw history")
-            model._last_histories = getattr(self, "_last_histories", None)  # ordered histories
             parts.append(_zscore(model._score_histories(histories)))
         return _blend(parts, self.weights_)
 

@@ -175,7 +175,7 @@ class SASRecModel(Recommender):
         return self.score_sequences(self.user_seqs_[user_idx])
 
     def _score_histories(self, histories: sp.csr_matrix) -> FloatMatrix:
-        ordered = _ordered_rows(histories, getattr(self, "_last_histories", None))
+        ordered = _ordered_rows(histories, getattr(histories, "ordered", None))
         return self.score_sequences(right_aligned(ordered, self.config.max_len))
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
@@ -289,9 +289,9 @@ def next_item_examples(
 def _ordered_rows(histories: sp.csr_matrix, ordered: list[IdxArray] | None) -> list[IdxArray]:
     """The chronological histories behind a history matrix.
 
-    The public ``recommend_from_history`` stores the ordered item lists in ``_last_histories``
-    (base ``_history_matrix``) before calling ``_score_histories``; they are used when they
-    describe this matrix. Otherwise (a matrix from elsewhere) the order is unknown and the
+    The public ``recommend_from_history`` passes a ``HistoryMatrix`` whose ``ordered`` holds
+    the item lists in order (base ``_history_matrix``); they are used when they describe this
+    matrix. Otherwise (a matrix from elsewhere) the order is unknown and the
     column order is used.
     """
     csr = sp.csr_matrix(histories)
