@@ -18,8 +18,7 @@ from digirec.data.schema import (
     parse_timestamp,
     parse_timestamp_column,
     text_from_listlike,
-    validate_interactions,
-    validate_items,
+    validate_table,
 )
 from digirec.data.tables import LoadReport, SkippedRow
 from digirec.exceptions import ConfigError, SchemaError
@@ -119,7 +118,7 @@ def test_first_bad_row_wins_across_fields() -> None:
     # Row 3 has a bad timestamp; row 2 an empty item_id: the error names row 2.
     df = _frame(user_id=["u1", "u2", "u3"], item_id=["a", "", "c"], timestamp=["1", "2", "x"])
     with pytest.raises(SchemaError) as excinfo:
-        validate_interactions(df, "f.csv", "error", LoadReport())
+        validate_table("interactions", df, "f.csv", "error", LoadReport())
     assert (excinfo.value.row, excinfo.value.field) == (2, ITEM_ID)
 
 
@@ -133,7 +132,9 @@ def test_validate_interactions_skip_records_and_types() -> None:
         extra=["k", "k", "k", "k"],
     )
     report = LoadReport()
-    out = validate_interactions(df, "f.csv", "skip", report, row_numbers=np.array([2, 3, 5, 6]))
+    out = validate_table(
+        "interactions", df, "f.csv", "skip", report, row_numbers=np.array([2, 3, 5, 6])
+    )
     assert out[USER_ID].tolist() == ["007"]
     assert out[EVENT].tolist() == ["view"]
     assert out["extra"].tolist() == ["k"]
@@ -146,17 +147,17 @@ def test_validate_interactions_skip_records_and_types() -> None:
 
 def test_validate_interactions_missing_column_names_file_and_field() -> None:
     with pytest.raises(SchemaError) as excinfo:
-        validate_interactions(_frame(user_id=["u"]), "f.csv", "error", LoadReport())
+        validate_table("interactions", _frame(user_id=["u"]), "f.csv", "error", LoadReport())
     assert excinfo.value.file == "f.csv" and excinfo.value.field == ITEM_ID
 
 
 def test_validate_items_price_and_duplicates_noted() -> None:
     df = _frame(item_id=["a", "a", "b"], price=["$1.50", "2", "free"], title=["x", "", "z"])
     with pytest.raises(SchemaError) as excinfo:
-        validate_items(df, "items.csv", "error", LoadReport())
+        validate_table("items", df, "items.csv", "error", LoadReport())
     assert (excinfo.value.row, excinfo.value.field) == (3, PRICE)
     report = LoadReport()
-    out = validate_items(df, "items.csv", "skip", report)
+    out = validate_table("items", df, "items.csv", "skip", report)
     assert out[PRICE].tolist() == [1.5, 2.0]
     assert out["title"].isna().tolist() == [False, True]
     assert any("duplicate item_id" in n for n in report.notes)

@@ -11,10 +11,12 @@ raise :class:`~digirec.exceptions.SchemaError` naming file, row and field, or, w
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from digirec.data.formats import amazon, generic, lcrec, minionerec, movielens, rechorus
+from digirec.data.formats._common import LoadRequest
 from digirec.data.schema import check_on_bad_rows
 from digirec.data.tables import RawData
 from digirec.exceptions import ConfigError, SchemaError
@@ -33,20 +35,38 @@ FORMATS = (
     "minionerec",
 )
 
-Loader = Callable[..., RawData]
+Loader = Callable[[LoadRequest], RawData]
 
 _LOADERS: dict[str, Loader] = {
-    "csv": generic.load_csv,
-    "parquet": generic.load_parquet,
-    "jsonl": generic.load_jsonl,
+    "csv": partial(generic.load_generic, kind="csv"),
+    "parquet": partial(generic.load_generic, kind="parquet"),
+    "jsonl": partial(generic.load_generic, kind="jsonl"),
     "lcrec": lcrec.load_lcrec,
     "rechorus": rechorus.load_rechorus,
-    "amazon2014": amazon.load_amazon2014,
-    "amazon2018": amazon.load_amazon2018,
-    "amazon2023": amazon.load_amazon2023,
+    "amazon2014": partial(amazon.load_amazon, version="amazon2014"),
+    "amazon2018": partial(amazon.load_amazon, version="amazon2018"),
+    "amazon2023": partial(amazon.load_amazon, version="amazon2023"),
     "movielens": movielens.load_movielens,
     "minionerec": minionerec.load_minionerec,
 }
+
+Sniffer = Callable[[Path], bool]
+
+#: Preprocessed layouts recognised from a single file, first match wins.
+_FILE_SNIFFERS: tuple[tuple[str, Sniffer], ...] = (
+    ("lcrec", lcrec.sniff),
+    ("movielens", movielens.sniff),
+    ("rechorus", rechorus.sniff),
+    ("minionerec", lambda p: p.suffix == ".csv" and minionerec.sniff(p)),
+)
+
+#: Preprocessed layouts recognised from a folder, first match wins.
+_DIR_SNIFFERS: tuple[tuple[str, Sniffer], ...] = (
+    ("lcrec", lcrec.sniff),
+    ("rechorus", rechorus.sniff),
+    ("movielens", movielens.sniff),
+    ("minionerec", minionerec.sniff),
+)
 
 
 def _unknown(path: Path, why: str) -> SchemaError:
@@ -54,30 +74,21 @@ def _unknown(path: Path, why: str) -> SchemaError:
     return SchemaError(f"{why}; pass format= one of: {names}", file=str(path))
 
 
+def _first_match(path: Path, sniffers: tuple[tuple[str, Sniffer], ...]) -> str | None:
+    """The format of the first sniffer that recognises ``path``, or ``None``."""
+    return next((fmt for fmt, sniff in sniffers if sniff(path)), None)
+
+
 def _detect_file(path: Path) -> str | None:
-    if lcrec.sniff(path):
-        return "lcrec"
-    if movielens.sniff(path):
-        return "movielens"
-    if rechorus.sniff(path):
-        return "rechorus"
-    if path.suffix == ".csv" and minionerec.sniff(path):
-        return "minionerec"
-    version = amazon.sniff_version(path)
-    if version is not None:
-        return version
-    return generic.kind_of(path)
+    """Format of a single file: preprocessed layouts, then Amazon dumps, then generic tables."""
+    return _first_match(path, _FILE_SNIFFERS) or amazon.sniff_version(path) or generic.kind_of(path)
 
 
 def _detect_dir(path: Path) -> str | None:
-    if lcrec.sniff(path):
-        return "lcrec"
-    if rechorus.sniff(path):
-        return "rechorus"
-    if movielens.sniff(path):
-        return "movielens"
-    if minionerec.sniff(path):
-        return "minionerec"
+    """Format of a folder: preprocessed layouts, generic ``interactions.*``, Amazon dumps."""
+    found = _first_match(path, _DIR_SNIFFERS)
+    if found is not None:
+        return found
     for kind in ("csv", "parquet", "jsonl"):
         if generic.find_table(path, "interactions", kind) is not None:
             return kind
@@ -176,10 +187,11 @@ def load_data(
     if not path.exists():
         raise SchemaError("path not found", file=str(path))
     resolved = detect_format(path) if format == "auto" else format
-    return _LOADERS[resolved](
+    request = LoadRequest(
         path,
         policy,
         items=Path(items) if items is not None else None,
         users=Path(users) if users is not None else None,
         name=name,
     )
+    return _LOADERS[resolved](request)

@@ -70,6 +70,8 @@ KNOWN_EVENTS = frozenset({"view", "click", "cart", "purchase", "rating"})
 TEXT_COLUMNS = (TITLE, BRAND, MODEL, CATEGORY, DESCRIPTION, IMAGE_URL)
 
 Reason = Callable[[object], str]
+#: A column parser: the parsed values and a mask of the bad cells.
+ColumnParser = Callable[[pd.Series], tuple[pd.Series, np.ndarray]]
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "in stock", "in_stock", "available"})
@@ -296,9 +298,14 @@ def parse_timestamp_column(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 def parse_timestamp(value: object) -> float:
     """Parse one timestamp (see :func:`parse_timestamp_column`); raise ValueError if bad."""
-    parsed, bad = parse_timestamp_column(pd.Series([value], dtype=object))
+    return _parse_one(parse_timestamp_column, value, "a timestamp")
+
+
+def _parse_one(parse: ColumnParser, value: object, what: str) -> float:
+    """Parse one value with a column parser; ValueError naming ``what`` if it is bad."""
+    parsed, bad = parse(pd.Series([value], dtype=object))
     if bad[0]:
-        raise ValueError(f"cannot parse {value!r} as a timestamp")
+        raise ValueError(f"cannot parse {value!r} as {what}")
     return float(parsed.iloc[0])
 
 
@@ -351,10 +358,7 @@ def parse_price_column(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 def parse_price(value: object) -> float:
     """Parse one price (see :func:`parse_price_column`); NaN if empty, ValueError if bad."""
-    parsed, bad = parse_price_column(pd.Series([value], dtype=object))
-    if bad[0]:
-        raise ValueError(f"cannot parse {value!r} as a price")
-    return float(parsed.iloc[0])
+    return _parse_one(parse_price_column, value, "a price")
 
 
 def parse_bool_column(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -473,7 +477,17 @@ def _check_ids(df: pd.DataFrame, column: str, bad: BadRows, names: Mapping[str, 
     return ids
 
 
-def validate_interactions(
+#: The kinds of table :func:`validate_table` checks.
+Table = Literal["interactions", "items", "users"]
+
+#: ``check(df, bad, names)``: flag the bad cells of ``df`` and return the typed frame.
+_Check = Callable[[pd.DataFrame, BadRows, Mapping[str, str]], pd.DataFrame]
+#: ``finish(frame, df, file, report)``: final typing and notes on the good rows.
+_Finish = Callable[[pd.DataFrame, pd.DataFrame, str, LoadReport], pd.DataFrame]
+
+
+def validate_table(
+    table: Table,
     df: pd.DataFrame,
     file: str,
     on_bad_rows: OnBadRows,
@@ -484,13 +498,26 @@ def validate_interactions(
     extra_bad: Iterable[SkippedRow] = (),
     checks: BadRows | None = None,
 ) -> pd.DataFrame:
-    """Check and type an interactions frame read from one file.
+    """Check and type an interactions, catalogue or users frame read from one file.
 
     Parameters
     ----------
+    table:
+        ``"interactions"``: ``user_id`` and ``item_id`` are required and non-empty;
+        ``timestamp`` is parsed (added as NaN if absent), ``event`` must be non-empty and is
+        lower-cased (types outside the known ones are kept and noted), ``rating`` and ``weight``
+        must be numbers. Returns ``user_id``, ``item_id``, ``timestamp``, then ``event``,
+        ``rating``, ``weight`` where present, then the other columns; ``source_row`` is added
+        by :func:`concat_interactions`.
+        ``"items"``: ``item_id`` is required and non-empty; ``price`` is parsed (unparseable ->
+        bad row); ``in_stock`` becomes bool; empty text in title/brand/model/category/
+        description/image_url becomes missing. Duplicate item ids are kept (and counted in the
+        report notes); which one wins is the Dataset's decision.
+        ``"users"``: ``user_id`` is required and non-empty; attributes are kept as they are;
+        duplicates are kept and noted.
+        Other columns are kept in every table.
     df:
-        Raw frame with canonical column names (``user_id``, ``item_id`` and optionally
-        ``timestamp``, ``event``, ``rating``, ``weight``; other columns are kept as they are).
+        Raw frame with canonical column names.
     file:
         Source file, for messages.
     on_bad_rows:
@@ -513,22 +540,27 @@ def validate_interactions(
     Returns
     -------
     pandas.DataFrame
-        The good rows, index reset: ``user_id``, ``item_id`` (str), ``timestamp`` (float64
-        seconds, NaN when unknown; added if absent), then ``event`` (lower-case str),
-        ``rating``, ``weight`` (float64) where present, then the other columns.
-        ``source_row`` is added by :func:`concat_interactions`.
+        The good rows, typed, index reset.
 
     Raises
     ------
     SchemaError
         A required column is missing, or (with ``"error"``) a row is bad.
     """
+    required, check, finish = _RULES[table]
     names = dict(field_names or {})
-    for column in (USER_ID, ITEM_ID):
+    for column in required:
         _require(df, column, file, names)
     df = df.reset_index(drop=True)
     bad = checks if checks is not None else BadRows(file, len(df), on_bad_rows, report, row_numbers)
     bad.add(extra_bad)
+    frame = check(df, bad, names)
+    keep = bad.resolve()
+    return finish(frame.loc[keep].reset_index(drop=True), df, file, report)
+
+
+def _check_interactions(df: pd.DataFrame, bad: BadRows, names: Mapping[str, str]) -> pd.DataFrame:
+    """Typed interaction columns (``timestamp`` NaN when absent), then the other columns."""
     out: dict[str, pd.Series] = {
         USER_ID: _check_ids(df, USER_ID, bad, names),
         ITEM_ID: _check_ids(df, ITEM_ID, bad, names),
@@ -548,12 +580,17 @@ def validate_interactions(
             numbers, wrong = parse_number_column(df[column])
             bad.flag(wrong, names.get(column, column), _reason("a number"), df[column])
             out[column] = numbers
-    keep = bad.resolve()
     frame = pd.DataFrame(out)
     for column in df.columns:
         if column not in frame.columns:
             frame[column] = df[column]
-    frame = frame.loc[keep].reset_index(drop=True)
+    return frame
+
+
+def _finish_interactions(
+    frame: pd.DataFrame, df: pd.DataFrame, file: str, report: LoadReport
+) -> pd.DataFrame:
+    """Note unknown event types and rows without a timestamp."""
     if EVENT in frame.columns:
         counts = frame[EVENT].value_counts()
         other = counts[~counts.index.isin(KNOWN_EVENTS)]
@@ -568,30 +605,8 @@ def validate_interactions(
     return frame
 
 
-def validate_items(
-    df: pd.DataFrame,
-    file: str,
-    on_bad_rows: OnBadRows,
-    report: LoadReport,
-    *,
-    row_numbers: np.ndarray | None = None,
-    field_names: Mapping[str, str] | None = None,
-    extra_bad: Iterable[SkippedRow] = (),
-    checks: BadRows | None = None,
-) -> pd.DataFrame:
-    """Check and type a catalogue frame read from one file.
-
-    ``item_id`` is required and non-empty; ``price`` is parsed (unparseable -> bad row);
-    ``in_stock`` becomes bool; empty text in title/brand/model/category/description/image_url
-    becomes missing. Other columns are kept. Duplicate item ids are kept (and counted in the
-    report notes); which one wins is the Dataset's decision. Parameters as in
-    :func:`validate_interactions`.
-    """
-    names = dict(field_names or {})
-    _require(df, ITEM_ID, file, names)
-    df = df.reset_index(drop=True)
-    bad = checks if checks is not None else BadRows(file, len(df), on_bad_rows, report, row_numbers)
-    bad.add(extra_bad)
+def _check_items(df: pd.DataFrame, bad: BadRows, names: Mapping[str, str]) -> pd.DataFrame:
+    """Catalogue with checked ids, parsed ``price`` / ``in_stock`` and blank text missing."""
     frame = df.copy()
     frame[ITEM_ID] = _check_ids(df, ITEM_ID, bad, names)
     if PRICE in df.columns:
@@ -613,40 +628,47 @@ def validate_items(
     for column in TEXT_COLUMNS:
         if column in frame.columns:
             frame[column] = _clean_text(frame[column])
-    keep = bad.resolve()
-    frame = frame.loc[keep].reset_index(drop=True)
+    return frame
+
+
+def _finish_items(
+    frame: pd.DataFrame, df: pd.DataFrame, file: str, report: LoadReport
+) -> pd.DataFrame:
+    """``in_stock`` as bool when nothing is missing; duplicate item ids noted."""
     if IN_STOCK in frame.columns and not frame[IN_STOCK].isna().any():
         frame[IN_STOCK] = frame[IN_STOCK].astype(bool)
     _note_duplicates(frame, ITEM_ID, file, report)
     return frame
 
 
-def validate_users(
-    df: pd.DataFrame,
-    file: str,
-    on_bad_rows: OnBadRows,
-    report: LoadReport,
-    *,
-    row_numbers: np.ndarray | None = None,
-    field_names: Mapping[str, str] | None = None,
-    extra_bad: Iterable[SkippedRow] = (),
-    checks: BadRows | None = None,
-) -> pd.DataFrame:
-    """Check a users frame: ``user_id`` required and non-empty; attributes kept as they are.
-
-    Parameters as in :func:`validate_interactions`.
-    """
-    names = dict(field_names or {})
-    _require(df, USER_ID, file, names)
-    df = df.reset_index(drop=True)
-    bad = checks if checks is not None else BadRows(file, len(df), on_bad_rows, report, row_numbers)
-    bad.add(extra_bad)
+def _check_users(df: pd.DataFrame, bad: BadRows, names: Mapping[str, str]) -> pd.DataFrame:
+    """Users with checked ids; attributes as they are."""
     frame = df.copy()
     frame[USER_ID] = _check_ids(df, USER_ID, bad, names)
-    keep = bad.resolve()
-    frame = frame.loc[keep].reset_index(drop=True)
+    return frame
+
+
+def _finish_users(
+    frame: pd.DataFrame, df: pd.DataFrame, file: str, report: LoadReport
+) -> pd.DataFrame:
+    """Duplicate user ids noted."""
     _note_duplicates(frame, USER_ID, file, report)
     return frame
+
+
+def _note_duplicates(frame: pd.DataFrame, column: str, file: str, report: LoadReport) -> None:
+    """Note how many rows repeat an id of ``column`` (they are kept)."""
+    n_dup = int(frame[column].duplicated().sum())
+    if n_dup:
+        report.notes.append(f"{file}: {n_dup} duplicate {column} row(s) kept")
+
+
+#: Per table: required columns, cell checks, finishing step.
+_RULES: dict[Table, tuple[tuple[str, ...], _Check, _Finish]] = {
+    "interactions": ((USER_ID, ITEM_ID), _check_interactions, _finish_interactions),
+    "items": ((ITEM_ID,), _check_items, _finish_items),
+    "users": ((USER_ID,), _check_users, _finish_users),
+}
 
 
 def _clean_text(values: pd.Series) -> pd.Series:
@@ -655,12 +677,6 @@ def _clean_text(values: pd.Series) -> pd.Series:
         return values
     text = values.astype(str).str.strip()
     return text.where(text != "")
-
-
-def _note_duplicates(frame: pd.DataFrame, column: str, file: str, report: LoadReport) -> None:
-    n_dup = int(frame[column].duplicated().sum())
-    if n_dup:
-        report.notes.append(f"{file}: {n_dup} duplicate {column} row(s) kept")
 
 
 def concat_interactions(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -14,6 +14,8 @@ module             format names
 ``minionerec``     ``minionerec`` (MiniOneRec ``X.item.json`` + history->next CSVs)
 =================  ==========================================================================
 
-Every loader has the signature ``load_<format>(path, on_bad_rows="error", *, items=None,
-users=None, name=None) -> RawData``; :func:`digirec.data.load.load_data` dispatches to them.
+Every loader takes a :class:`~digirec.data.formats._common.LoadRequest` (path, ``on_bad_rows``,
+``items``, ``users``, ``name``) and returns ``RawData``; formats with variants also take the
+variant (``generic.load_generic(request, kind)``, ``amazon.load_amazon(request, version)``).
+:func:`digirec.data.load.load_data` builds the request and dispatches to them.
 """

@@ -15,18 +15,44 @@ import io
 import json
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from digirec.data.schema import infer_attribute_column
+from digirec.data.schema import OnBadRows, infer_attribute_column
 from digirec.data.tables import LoadReport, SkippedRow
 from digirec.exceptions import ConfigError, SchemaError
 
 _SKIPPED_LINE = re.compile(r"Skipping line (\d+): (.*)")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What :func:`~digirec.data.load.load_data` asks a format loader for.
+
+    Attributes
+    ----------
+    path:
+        The data file or folder.
+    on_bad_rows:
+        ``"error"`` or ``"skip"``.
+    items, users:
+        Catalogue / users file overriding the one found with the data, or ``None``.
+    name:
+        Data set name, or ``None`` for the loader's default.
+    """
+
+    path: Path
+    on_bad_rows: OnBadRows = "error"
+    items: Path | None = None
+    users: Path | None = None
+    name: str | None = None
 
 
 def require_file(path: Path, what: str = "file") -> Path:
@@ -73,6 +99,62 @@ def reject_option(fmt: str, option: str, value: object) -> None:
     """Raise ConfigError when an ``items=``/``users=`` override is not supported by ``fmt``."""
     if value is not None:
         raise ConfigError(f"format {fmt!r} does not take `{option}=`: it has no such file")
+
+
+def optional_file(explicit: Path | None, default: Path | None) -> Path | None:
+    """The file to read for an optional table (catalogue, users), or ``None``.
+
+    ``explicit`` if given (a missing one is reported by its reader), else ``default`` when it
+    is an existing file.
+    """
+    if explicit is not None:
+        return explicit
+    return default if default is not None and default.is_file() else None
+
+
+def read_optional(
+    explicit: Path | None, default: Path | None, read: Callable[[Path], T]
+) -> T | None:
+    """``read`` the file chosen by :func:`optional_file`, or ``None`` when there is none."""
+    path = optional_file(explicit, default)
+    return read(path) if path is not None else None
+
+
+def read_json_object(path: Path, report: LoadReport, keyed_by: str) -> dict[str, object]:
+    """Parse a whole JSON file that must hold one object (``keyed_by`` names its keys).
+
+    Adds the file to ``report.files``; a missing file, bad JSON or another top-level value
+    raises SchemaError naming the file.
+    """
+    file = str(require_file(path))
+    report.files.append(file)
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            data = json.load(handle)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"cannot parse JSON: {exc}", file=file) from exc
+    if not isinstance(data, dict):
+        raise SchemaError(f"expected a JSON object keyed by {keyed_by}", file=file)
+    return data
+
+
+def iter_json_entries(
+    path: Path, report: LoadReport, keyed_by: str, bad: list[SkippedRow]
+) -> Iterator[tuple[int, str, dict[str, object]]]:
+    """Yield ``(position, key, fields)`` for each entry of a JSON object of item objects.
+
+    The file is read with :func:`read_json_object`; every entry counts as a read row and its
+    1-based position in the object is its row. An entry whose value is not an object is
+    appended to ``bad`` (field: the key) instead.
+    """
+    file = str(path)
+    data = read_json_object(path, report, keyed_by)
+    for entry, (key, info) in enumerate(data.items(), start=1):
+        report.n_rows_read += 1
+        if not isinstance(info, dict):
+            bad.append(SkippedRow(file, entry, key, "expected an object of item fields"))
+            continue
+        yield entry, key, info
 
 
 def default_name(path: Path) -> str:

@@ -58,8 +58,10 @@ from digirec.columns import (
 )
 from digirec.data.formats import rechorus
 from digirec.data.formats._common import (
+    LoadRequest,
     first_line,
     iter_json_lines,
+    optional_file,
     reject_option,
     require_file,
     strip_suffixes,
@@ -69,8 +71,7 @@ from digirec.data.schema import (
     concat_interactions,
     parse_list_text,
     text_from_listlike,
-    validate_interactions,
-    validate_items,
+    validate_table,
 )
 from digirec.data.tables import LoadReport, RawData, SkippedRow
 from digirec.exceptions import SchemaError
@@ -203,7 +204,8 @@ def read_reviews(
             columns[canonical].append(obj.get(source))
     frame = pd.DataFrame(columns)
     frame[EVENT] = REVIEW_EVENT
-    return validate_interactions(
+    return validate_table(
+        "interactions",
         frame,
         str(path),
         on_bad_rows,
@@ -251,6 +253,19 @@ def _first_url(value: object) -> str | None:
     return None
 
 
+def _asin_head(
+    obj: dict[str, object], category: str | None, category_path: str | None
+) -> dict[str, object]:
+    """The leading catalogue fields of a 2014/2018 metadata line (id, title, brand, category)."""
+    return {
+        ITEM_ID: obj.get("asin"),
+        TITLE: obj.get("title"),
+        BRAND: obj.get("brand"),
+        CATEGORY: category,
+        CATEGORY_PATH: category_path,
+    }
+
+
 def _meta_2014(obj: dict[str, object]) -> dict[str, object]:
     categories = obj.get("categories")
     first_path = categories[0] if isinstance(categories, list) and categories else None
@@ -258,11 +273,7 @@ def _meta_2014(obj: dict[str, object]) -> dict[str, object]:
     related = obj.get("related")
     related = related if isinstance(related, dict) else {}
     return {
-        ITEM_ID: obj.get("asin"),
-        TITLE: obj.get("title"),
-        BRAND: obj.get("brand"),
-        CATEGORY: category,
-        CATEGORY_PATH: category_path,
+        **_asin_head(obj, category, category_path),
         PRICE: obj.get("price"),
         DESCRIPTION: text_from_listlike(obj.get("description")),
         IMAGE_URL: _first_url(obj.get("imUrl")),
@@ -276,11 +287,7 @@ def _meta_2018(obj: dict[str, object]) -> dict[str, object]:
     category, category_path = _category_path(obj.get("category"))
     image = obj.get("image") or obj.get("imageURLHighRes") or obj.get("imageURL")
     return {
-        ITEM_ID: obj.get("asin"),
-        TITLE: obj.get("title"),
-        BRAND: obj.get("brand"),
-        CATEGORY: category,
-        CATEGORY_PATH: category_path,
+        **_asin_head(obj, category, category_path),
         MAIN_CATEGORY: obj.get("main_cat"),
         PRICE: obj.get("price"),
         DESCRIPTION: text_from_listlike(obj.get("description")),
@@ -334,7 +341,8 @@ def read_meta(
     for column in ("average_rating", "rating_number"):
         if column in frame.columns:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return validate_items(
+    return validate_table(
+        "items",
         frame,
         str(path),
         on_bad_rows,
@@ -345,71 +353,28 @@ def read_meta(
     )
 
 
-def load_amazon(
-    path: Path,
-    version: Version,
-    on_bad_rows: OnBadRows = "error",
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
-    """Load an official Amazon Reviews dump (see the module docstring).
+def load_amazon(request: LoadRequest, version: Version) -> RawData:
+    """Load an official Amazon Reviews dump of ``version`` (see the module docstring).
 
     ``items=`` names the metadata file explicitly. ``amazon2014`` given a ReChorus folder (a
     ``train.csv`` preprocessed from the 2014 dump) delegates to the ReChorus loader.
     """
-    reject_option(version, "users", users)
-    if version == "amazon2014" and rechorus.sniff(path):
-        return rechorus.load_rechorus(path, on_bad_rows, items=items, name=name)
-    reviews, meta, notes = find_files(path)
-    report = LoadReport(notes=[] if items is not None else notes)
+    reject_option(version, "users", request.users)
+    if version == "amazon2014" and rechorus.sniff(request.path):
+        return rechorus.load_rechorus(request)
+    reviews, found_meta, notes = find_files(request.path)
+    report = LoadReport(notes=[] if request.items is not None else notes)
+    on_bad_rows = request.on_bad_rows
     interactions = concat_interactions([read_reviews(reviews, version, on_bad_rows, report)])
-    meta = items if items is not None else meta
+    meta = optional_file(request.items, found_meta)
     catalogue = read_meta(meta, version, on_bad_rows, report) if meta is not None else None
     if catalogue is not None:
         n_cold = int((~catalogue[ITEM_ID].isin(interactions[ITEM_ID])).sum())
         if n_cold:
             report.notes.append(f"{meta}: {n_cold} catalogue item(s) have no reviews (kept)")
     return RawData(
-        name=name or category_name(reviews),
+        name=request.name or category_name(reviews),
         interactions=interactions,
         items=catalogue,
         report=report,
     )
-
-
-def load_amazon2014(
-    path: Path,
-    on_bad_rows: OnBadRows = "error",
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
-    """Load an Amazon 2014 dump (or a ReChorus folder made from one)."""
-    return load_amazon(path, "amazon2014", on_bad_rows, items=items, users=users, name=name)
-
-
-def load_amazon2018(
-    path: Path,
-    on_bad_rows: OnBadRows = "error",
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
-    """Load an Amazon 2018 dump."""
-    return load_amazon(path, "amazon2018", on_bad_rows, items=items, users=users, name=name)
-
-
-def load_amazon2023(
-    path: Path,
-    on_bad_rows: OnBadRows = "error",
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
-    """Load an Amazon 2023 dump."""
-    return load_amazon(path, "amazon2023", on_bad_rows, items=items, users=users, name=name)

@@ -36,23 +36,23 @@ from digirec.columns import (
     USER_ID,
 )
 from digirec.data.formats._common import (
+    LoadRequest,
     default_name,
     iter_json_lines,
     read_delimited,
+    read_optional,
     require_file,
 )
 from digirec.data.schema import (
     OnBadRows,
+    Table,
     concat_interactions,
-    validate_interactions,
-    validate_items,
-    validate_users,
+    validate_table,
 )
 from digirec.data.tables import LoadReport, RawData, SkippedRow
 from digirec.exceptions import SchemaError
 
 TableKind = Literal["csv", "parquet", "jsonl"]
-Table = Literal["interactions", "items", "users"]
 
 #: File endings of each generic kind, most usual first (used to find files in a directory).
 EXTENSIONS: dict[TableKind, tuple[str, ...]] = {
@@ -135,86 +135,44 @@ def _validate(
     report: LoadReport,
     kind: TableKind | None = None,
 ) -> pd.DataFrame:
+    """Read one generic file (see :func:`read_table`) and validate it as ``table``."""
     frame, rows, bad_lines = read_table(path, table, report, kind)
-    validators = {
-        "interactions": validate_interactions,
-        "items": validate_items,
-        "users": validate_users,
-    }
     if frame.empty and not len(frame.columns) and not bad_lines:
         raise SchemaError("file has no columns", file=str(path), field=_ID_COLUMN[table])
-    return validators[table](
-        frame, str(path), on_bad_rows, report, row_numbers=rows, extra_bad=bad_lines
+    return validate_table(
+        table, frame, str(path), on_bad_rows, report, row_numbers=rows, extra_bad=bad_lines
     )
 
 
-def load_generic(
-    path: Path,
-    kind: TableKind,
-    on_bad_rows: OnBadRows,
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
-    """Load a generic interactions file or directory (see the module docstring)."""
+def load_generic(request: LoadRequest, kind: TableKind) -> RawData:
+    """Load a generic interactions file or directory of ``kind`` (see the module docstring)."""
+    path = request.path
+    items: Path | None = None
+    users: Path | None = None
     if path.is_dir():
         interactions_path = find_table(path, "interactions", kind)
         if interactions_path is None:
             wanted = path / f"interactions{EXTENSIONS[kind][0]}"
             raise SchemaError("interactions file not found", file=str(wanted))
-        items = items if items is not None else find_table(path, "items", kind)
-        users = users if users is not None else find_table(path, "users", kind)
+        items = find_table(path, "items", kind)
+        users = find_table(path, "users", kind)
     else:
         interactions_path = require_file(path)
     report = LoadReport()
+    on_bad_rows = request.on_bad_rows
     interactions = concat_interactions(
         # The interactions file is read as the format asked for, whatever its extension;
         # catalogue and users files go by their own extension.
         [_validate(interactions_path, "interactions", on_bad_rows, report, kind)]
     )
-    items_frame = _validate(items, "items", on_bad_rows, report) if items is not None else None
-    users_frame = _validate(users, "users", on_bad_rows, report) if users is not None else None
     return RawData(
-        name=name or default_name(path),
+        name=request.name or default_name(path),
         interactions=interactions,
-        items=items_frame,
-        users=users_frame,
+        items=read_optional(
+            request.items, items, lambda p: _validate(p, "items", on_bad_rows, report)
+        ),
+        users=read_optional(
+            request.users, users, lambda p: _validate(p, "users", on_bad_rows, report)
+        ),
         report=report,
     )
-
-
-def load_csv(
-    path: Path,
-    on_bad_rows: OnBadRows = "error",
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
-    """Load generic CSV/TSV tables (see the module docstring)."""
-    return load_generic(path, "csv", on_bad_rows, items=items, users=users, name=name)
-
-
-def load_parquet(
-    path: Path,
-    on_bad_rows: OnBadRows = "error",
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
-    """Load generic Parquet tables (see the module docstring)."""
-    return load_generic(path, "parquet", on_bad_rows, items=items, users=users, name=name)
-
-
-def load_jsonl(
-    path: Path,
-    on_bad_rows: OnBadRows = "error",
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
-    """Load generic JSON-lines tables (see the module docstring)."""
-    return load_generic(path, "jsonl", on_bad_rows, items=items, users=users, name=name)

@@ -16,7 +16,6 @@ entry's key; rows of the map files are their line numbers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,14 +30,20 @@ from digirec.columns import (
     TITLE,
     USER_ID,
 )
-from digirec.data.formats._common import read_delimited, reject_option, require_file
+from digirec.data.formats._common import (
+    LoadRequest,
+    iter_json_entries,
+    read_delimited,
+    read_json_object,
+    read_optional,
+    reject_option,
+)
 from digirec.data.schema import (
     BadRows,
     OnBadRows,
     concat_interactions,
     text_from_listlike,
-    validate_interactions,
-    validate_items,
+    validate_table,
 )
 from digirec.data.tables import LoadReport, RawData, SkippedRow
 from digirec.exceptions import SchemaError
@@ -123,19 +128,6 @@ def _lookup(
     return found, ""
 
 
-def _read_json_object(path: Path, report: LoadReport) -> dict[str, object]:
-    file = str(require_file(path))
-    report.files.append(file)
-    try:
-        with open(path, encoding="utf-8-sig") as handle:
-            data = json.load(handle)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"cannot parse JSON: {exc}", file=file) from exc
-    if not isinstance(data, dict):
-        raise SchemaError("expected a JSON object keyed by index", file=file)
-    return data
-
-
 def read_interactions(
     path: Path,
     on_bad_rows: OnBadRows,
@@ -146,7 +138,7 @@ def read_interactions(
 ) -> pd.DataFrame:
     """Read ``X.inter.json`` into validated interactions (one row per list element)."""
     file = str(path)
-    data = _read_json_object(path, report)
+    data = read_json_object(path, report, "index")
     users: list[str] = []
     items: list[str] = []
     rows: list[int] = []
@@ -176,8 +168,14 @@ def read_interactions(
             items.append(item)
             rows.append(entry)
     frame = pd.DataFrame({USER_ID: users, ITEM_ID: items}, dtype=str)
-    return validate_interactions(
-        frame, file, on_bad_rows, report, row_numbers=np.asarray(rows), extra_bad=bad
+    return validate_table(
+        "interactions",
+        frame,
+        file,
+        on_bad_rows,
+        report,
+        row_numbers=np.asarray(rows),
+        extra_bad=bad,
     )
 
 
@@ -203,15 +201,10 @@ def read_items(
 ) -> pd.DataFrame:
     """Read ``X.item.json`` into a validated catalogue keyed by the external item id."""
     file = str(path)
-    data = _read_json_object(path, report)
     records: list[dict[str, object]] = []
     rows: list[int] = []
     bad: list[SkippedRow] = []
-    for entry, (key, info) in enumerate(data.items(), start=1):
-        report.n_rows_read += 1
-        if not isinstance(info, dict):
-            bad.append(SkippedRow(file, entry, key, "expected an object of item fields"))
-            continue
+    for entry, key, info in iter_json_entries(path, report, "index", bad):
         item, why = (
             _lookup(key, item_map, map_name, "item")
             if _is_index(key)
@@ -234,25 +227,19 @@ def read_items(
         rows.append(entry)
     columns = [ITEM_ID, TITLE, BRAND, DESCRIPTION, CATEGORY, CATEGORY_PATH]
     frame = pd.DataFrame.from_records(records, columns=columns)
-    return validate_items(
-        frame, file, on_bad_rows, report, row_numbers=np.asarray(rows), extra_bad=bad
+    return validate_table(
+        "items", frame, file, on_bad_rows, report, row_numbers=np.asarray(rows), extra_bad=bad
     )
 
 
-def load_lcrec(
-    path: Path,
-    on_bad_rows: OnBadRows = "error",
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
+def load_lcrec(request: LoadRequest) -> RawData:
     """Load an LC-Rec data set (see the module docstring).
 
     ``items=`` may name an ``X.item.json`` file to use as the catalogue.
     """
-    reject_option("lcrec", "users", users)
-    directory, prefix = find_prefix(path)
+    reject_option("lcrec", "users", request.users)
+    directory, prefix = find_prefix(request.path)
+    on_bad_rows = request.on_bad_rows
     report = LoadReport()
     user_map_path = directory / f"{prefix}.user2id"
     item_map_path = directory / f"{prefix}.item2id"
@@ -268,14 +255,13 @@ def load_lcrec(
         item_map,
         (user_map_path.name, item_map_path.name),
     )
-    items_path = items if items is not None else directory / f"{prefix}.item.json"
-    catalogue = (
-        read_items(items_path, on_bad_rows, report, item_map, item_map_path.name)
-        if items is not None or items_path.is_file()
-        else None
+    catalogue = read_optional(
+        request.items,
+        directory / f"{prefix}.item.json",
+        lambda p: read_items(p, on_bad_rows, report, item_map, item_map_path.name),
     )
     return RawData(
-        name=name or prefix,
+        name=request.name or prefix,
         interactions=concat_interactions([interactions]),
         items=catalogue,
         report=report,

@@ -19,14 +19,19 @@ first appearance). The raw rows go to ``extras["rows"]``: a frame with ``split``
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from digirec.columns import BRAND, CATEGORY, DESCRIPTION, ITEM_ID, TITLE, USER_ID
-from digirec.data.formats._common import read_delimited, reject_option, require_file
+from digirec.data.formats._common import (
+    LoadRequest,
+    iter_json_entries,
+    read_delimited,
+    read_optional,
+    reject_option,
+)
 from digirec.data.schema import (
     BadRows,
     OnBadRows,
@@ -34,8 +39,7 @@ from digirec.data.schema import (
     concat_interactions,
     parse_list_text,
     text_from_listlike,
-    validate_interactions,
-    validate_items,
+    validate_table,
 )
 from digirec.data.tables import LoadReport, RawData, SkippedRow
 from digirec.exceptions import SchemaError
@@ -77,23 +81,11 @@ def sniff(path: Path) -> bool:
 
 def read_items(path: Path, on_bad_rows: OnBadRows, report: LoadReport) -> pd.DataFrame:
     """Read ``X.item.json`` into a validated catalogue (row = position of the entry)."""
-    file = str(require_file(path))
-    report.files.append(file)
-    try:
-        with open(path, encoding="utf-8-sig") as handle:
-            data = json.load(handle)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"cannot parse JSON: {exc}", file=file) from exc
-    if not isinstance(data, dict):
-        raise SchemaError("expected a JSON object keyed by item id", file=file)
+    file = str(path)
     records: list[dict[str, object]] = []
     rows: list[int] = []
     bad: list[SkippedRow] = []
-    for entry, (key, info) in enumerate(data.items(), start=1):
-        report.n_rows_read += 1
-        if not isinstance(info, dict):
-            bad.append(SkippedRow(file, entry, key, "expected an object of item fields"))
-            continue
+    for entry, key, info in iter_json_entries(path, report, "item id", bad):
         categories = info.get("categories")
         records.append(
             {
@@ -108,8 +100,8 @@ def read_items(path: Path, on_bad_rows: OnBadRows, report: LoadReport) -> pd.Dat
     frame = pd.DataFrame.from_records(
         records, columns=[ITEM_ID, TITLE, BRAND, DESCRIPTION, CATEGORY]
     )
-    return validate_items(
-        frame, file, on_bad_rows, report, row_numbers=np.asarray(rows), extra_bad=bad
+    return validate_table(
+        "items", frame, file, on_bad_rows, report, row_numbers=np.asarray(rows), extra_bad=bad
     )
 
 
@@ -141,8 +133,8 @@ def read_rows(path: Path, split: str, on_bad_rows: OnBadRows, report: LoadReport
         lambda v: f"cannot parse {str(v)[:60]!r} as a list of item ids",
         frame[HISTORY_ITEM_ID],
     )
-    checked = validate_interactions(
-        frame[[USER_ID, ITEM_ID]], file, on_bad_rows, report, checks=checks
+    checked = validate_table(
+        "interactions", frame[[USER_ID, ITEM_ID]], file, on_bad_rows, report, checks=checks
     )
     keep = ~checks.bad
     return pd.DataFrame(
@@ -177,20 +169,14 @@ def rebuild_sequences(rows: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     return pd.DataFrame({USER_ID: users, ITEM_ID: items}, dtype=str)
 
 
-def load_minionerec(
-    path: Path,
-    on_bad_rows: OnBadRows = "error",
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
+def load_minionerec(request: LoadRequest) -> RawData:
     """Load a MiniOneRec folder (see the module docstring).
 
     ``items=`` may name another ``X.item.json``-style catalogue.
     """
-    reject_option("minionerec", "users", users)
-    directory, prefix = find_prefix(path)
+    reject_option("minionerec", "users", request.users)
+    directory, prefix = find_prefix(request.path)
+    on_bad_rows = request.on_bad_rows
     report = LoadReport()
     split_files = [(s, directory / f"{prefix}.{s}.csv") for s in SPLITS]
     present = [(s, p) for s, p in split_files if p.is_file()]
@@ -199,14 +185,13 @@ def load_minionerec(
         raise SchemaError(f"no split file found (expected one of {wanted})", file=str(directory))
     rows = pd.concat([read_rows(p, s, on_bad_rows, report) for s, p in present], ignore_index=True)
     interactions = concat_interactions([rebuild_sequences(rows, report)])
-    items_path = items if items is not None else directory / f"{prefix}{ITEM_SUFFIX}"
-    catalogue = (
-        read_items(items_path, on_bad_rows, report)
-        if items is not None or items_path.is_file()
-        else None
+    catalogue = read_optional(
+        request.items,
+        directory / f"{prefix}{ITEM_SUFFIX}",
+        lambda p: read_items(p, on_bad_rows, report),
     )
     return RawData(
-        name=name or prefix,
+        name=request.name or prefix,
         interactions=interactions,
         items=catalogue,
         report=report,

@@ -28,14 +28,17 @@ import numpy as np
 import pandas as pd
 
 from digirec.columns import CATEGORY, EVENT, ITEM_ID, RATING, TIMESTAMP, TITLE, USER_ID
-from digirec.data.formats._common import read_delimited, require_file
+from digirec.data.formats._common import (
+    LoadRequest,
+    read_delimited,
+    read_optional,
+    require_file,
+)
 from digirec.data.schema import (
     BadRows,
     OnBadRows,
     concat_interactions,
-    validate_interactions,
-    validate_items,
-    validate_users,
+    validate_table,
 )
 from digirec.data.tables import LoadReport, RawData, SkippedRow
 from digirec.exceptions import SchemaError
@@ -125,7 +128,8 @@ def read_ratings(
         field_names = {USER_ID: "userId", ITEM_ID: "movieId"}
         frame = frame.rename(columns={v: k for k, v in field_names.items()})
     frame[EVENT] = RATING_EVENT
-    return validate_interactions(
+    return validate_table(
+        "interactions",
         frame,
         str(path),
         on_bad_rows,
@@ -199,7 +203,8 @@ def read_items(
         if column != ITEM_ID:
             text = frame[column].astype(str).str.strip()
             frame[column] = text.where(text != "")
-    return validate_items(
+    return validate_table(
+        "items",
         frame,
         file,
         on_bad_rows,
@@ -238,7 +243,9 @@ def read_users(
     for column in (GENDER, OCCUPATION, ZIP):
         text = frame[column].fillna("").astype(str).str.strip()
         frame[column] = text.where(text != "")
-    users = validate_users(frame, file, on_bad_rows, report, extra_bad=malformed, checks=checks)
+    users = validate_table(
+        "users", frame, file, on_bad_rows, report, extra_bad=malformed, checks=checks
+    )
     users[AGE] = users[AGE].astype(np.int64)
     return users
 
@@ -248,18 +255,12 @@ def _fold_pairs(directory: Path, names: list[str]) -> list[tuple[Path, Path]]:
     return [(b, t) for b, t in pairs if b.is_file() and t.is_file()]
 
 
-def load_movielens(
-    path: Path,
-    on_bad_rows: OnBadRows = "error",
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
+def load_movielens(request: LoadRequest) -> RawData:
     """Load a MovieLens folder (see the module docstring).
 
     ``items=`` / ``users=`` name a movie / user file of the same variant to use instead.
     """
+    path, on_bad_rows = request.path, request.on_bad_rows
     directory = path.parent if path.is_file() else path
     variant = variant_of(path)
     if variant is None:
@@ -269,18 +270,16 @@ def load_movielens(
         )
     report = LoadReport()
     interactions = read_ratings(directory / RATINGS_FILE[variant], variant, on_bad_rows, report)
-    items_path = items if items is not None else directory / ITEMS_FILE[variant]
-    catalogue = (
-        read_items(items_path, variant, on_bad_rows, report)
-        if items is not None or items_path.is_file()
-        else None
+    catalogue = read_optional(
+        request.items,
+        directory / ITEMS_FILE[variant],
+        lambda p: read_items(p, variant, on_bad_rows, report),
     )
     users_name = USERS_FILE[variant]
-    users_path = users if users is not None else (directory / users_name if users_name else None)
-    people = (
-        read_users(users_path, variant, on_bad_rows, report)
-        if users_path is not None and (users is not None or users_path.is_file())
-        else None
+    people = read_optional(
+        request.users,
+        directory / users_name if users_name else None,
+        lambda p: read_users(p, variant, on_bad_rows, report),
     )
     extras: dict[str, object] = {}
     if variant == "100k":
@@ -291,7 +290,7 @@ def load_movielens(
         if ab_splits:
             extras["ab_splits"] = ab_splits
     return RawData(
-        name=name or directory.name,
+        name=request.name or directory.name,
         interactions=concat_interactions([interactions]),
         items=catalogue,
         users=people,

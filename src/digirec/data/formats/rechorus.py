@@ -19,13 +19,18 @@ import numpy as np
 import pandas as pd
 
 from digirec.columns import CATEGORY, ITEM_ID, TIMESTAMP, USER_ID
-from digirec.data.formats._common import first_line, read_delimited, reject_option
+from digirec.data.formats._common import (
+    LoadRequest,
+    first_line,
+    read_delimited,
+    read_optional,
+    reject_option,
+)
 from digirec.data.schema import (
     OnBadRows,
     concat_interactions,
     parse_list_text,
-    validate_interactions,
-    validate_items,
+    validate_table,
 )
 from digirec.data.tables import LoadReport, RawData, SkippedRow
 from digirec.exceptions import SchemaError
@@ -53,7 +58,8 @@ def sniff(path: Path) -> bool:
 def _read_split(path: Path, on_bad_rows: OnBadRows, report: LoadReport) -> pd.DataFrame:
     frame, rows, malformed = read_delimited(path, report, sep="\t")
     frame = frame.drop(columns=[NEG_ITEMS], errors="ignore").rename(columns={TIME: TIMESTAMP})
-    return validate_interactions(
+    return validate_table(
+        "interactions",
         frame,
         str(path),
         on_bad_rows,
@@ -92,24 +98,18 @@ def read_item_meta(path: Path, on_bad_rows: OnBadRows, report: LoadReport) -> pd
     if CATEGORY in frame.columns:
         category = frame[CATEGORY].fillna("").astype(str).str.strip()
         frame[CATEGORY] = category.where(~category.isin(["", UNKNOWN_CATEGORY]))
-    return validate_items(
-        frame, file, on_bad_rows, report, row_numbers=rows[~wrong], extra_bad=bad_lines
+    return validate_table(
+        "items", frame, file, on_bad_rows, report, row_numbers=rows[~wrong], extra_bad=bad_lines
     )
 
 
-def load_rechorus(
-    path: Path,
-    on_bad_rows: OnBadRows = "error",
-    *,
-    items: Path | None = None,
-    users: Path | None = None,
-    name: str | None = None,
-) -> RawData:
+def load_rechorus(request: LoadRequest) -> RawData:
     """Load a ReChorus folder (see the module docstring).
 
     ``items=`` may name an ``item_meta.csv``-style file to use instead of the folder's one.
     """
-    reject_option("rechorus", "users", users)
+    reject_option("rechorus", "users", request.users)
+    path, on_bad_rows = request.path, request.on_bad_rows
     directory = path.parent if path.is_file() else path
     train = directory / "train.csv"
     if not train.is_file():
@@ -120,12 +120,11 @@ def load_rechorus(
         for split in SPLITS
         if (directory / f"{split}.csv").is_file()
     ]
-    meta = items if items is not None else directory / META_FILE
-    catalogue = (
-        read_item_meta(meta, on_bad_rows, report) if items is not None or meta.is_file() else None
+    catalogue = read_optional(
+        request.items, directory / META_FILE, lambda p: read_item_meta(p, on_bad_rows, report)
     )
     return RawData(
-        name=name or directory.name,
+        name=request.name or directory.name,
         interactions=concat_interactions(frames),
         items=catalogue,
         report=report,
