@@ -243,18 +243,17 @@ def _render(
     for rank, (row, score, exp) in enumerate(
         zip(ranked.rows.tolist(), ranked.scores.tolist(), explanations, strict=True), start=1
     ):
-        price = cat.value(row, C.PRICE)
-        stock = cat.value(row, C.IN_STOCK)
+        item_id, title, brand, category, price, stock = cat.card(row)
         items.append(
             S.RecommendedItem(
-                item_id=str(cat.value(row, C.ITEM_ID)),
+                item_id=item_id,
                 score=float(score),
                 rank=rank,
-                title=_text(cat.value(row, C.TITLE)),
-                brand=_text(cat.value(row, C.BRAND)),
-                category=_text(cat.value(row, C.CATEGORY)),
-                price=None if price is None else float(price),
-                in_stock=None if stock is None else bool(stock),
+                title=title,
+                brand=brand,
+                category=category,
+                price=price,
+                in_stock=stock,
                 explanation=None if exp is None else S.Explanation(**exp),
             )
         )

@@ -324,6 +324,22 @@ class Catalogue:
         return {}
 
     @cached_property
+    def profile_featurizer(self) -> Any:
+        """The catalogue featuriser of user profiles, fitted on this catalogue version (the
+        recipe ``features.profile`` builds by default: every brand and category kept, genres
+        when present, five price bands)."""
+        from digirec.features.catalog import GENRES, CatalogConfig, CatalogFeaturizer
+
+        config = CatalogConfig(
+            categorical=(C.BRAND, C.CATEGORY),
+            multi_valued={GENRES: "|"},
+            numeric=(),
+            min_count=1,
+            n_price_bands=5,
+        )
+        return CatalogFeaturizer(config).fit(self.frame.reset_index(drop=True))
+
+    @cached_property
     def _parts(self) -> dict[tuple[str, Any], NDArray[np.bool_]]:
         return {}
 
@@ -384,6 +400,31 @@ class Catalogue:
             return None
         return self._coded(column)[0]
 
+    def card(
+        self, row: int
+    ) -> tuple[str, str | None, str | None, str | None, float | None, bool | None]:
+        """``(item_id, title, brand, category, price, in_stock)`` of a row as a recommendation
+        shows them, cached per row (a list names the same popular items again and again)."""
+        cache = self._cards
+        hit = cache.get(row)
+        if hit is None:
+            price = self.value(row, C.PRICE)
+            stock = self.value(row, C.IN_STOCK)
+            hit = (
+                str(self.value(row, C.ITEM_ID)),
+                _text_or_none(self.value(row, C.TITLE)),
+                _text_or_none(self.value(row, C.BRAND)),
+                _text_or_none(self.value(row, C.CATEGORY)),
+                None if price is None else float(price),
+                None if stock is None else bool(stock),
+            )
+            cache[row] = hit
+        return hit
+
+    @cached_property
+    def _cards(self) -> dict[int, tuple[Any, ...]]:
+        return {}
+
     def value(self, row: int, column: str) -> Any:
         """One cell as plain JSON (``None`` when the column is missing)."""
         cache = self._columns
@@ -395,6 +436,10 @@ class Catalogue:
             # index and json_safe's fast path, not a pandas lookup and a numpy scalar.
             values = cache[column] = self.frame[column].to_numpy().tolist()
         return json_safe(values[row])
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _set_cell(frame: pd.DataFrame, row: int, column: str, value: Any) -> None:
@@ -829,12 +874,27 @@ class Current:
         bounds = np.searchsorted(codes[order], np.arange(len(lookup) + 1))
         vectors = ann.view.item_vectors[order]
         sorted_prices = prices[order]
+        ties = self.snapshot.model.tie_ranks_[order]
         blocks: dict[Any, CategoryBlock] = {}
         for value, code in lookup.items():
             lo, hi = int(bounds[code]), int(bounds[code + 1])
             if hi > lo:
-                blocks[value] = CategoryBlock(order[lo:hi], vectors[lo:hi], sorted_prices[lo:hi])
+                blocks[value] = CategoryBlock(
+                    order[lo:hi], vectors[lo:hi], sorted_prices[lo:hi], ties[lo:hi], lo
+                )
+        positions = np.empty(n_model, dtype=np.int64)
+        positions[order] = np.arange(n_model, dtype=np.int64)
+        # Set before returning: category_blocks is computed once, and block_positions with it.
+        self.__dict__["block_positions"] = positions
         return blocks
+
+    @property
+    def block_positions(self) -> NDArray[np.int64]:
+        """Per model item, its position in the concatenated category blocks."""
+        if "block_positions" not in self.__dict__:
+            _ = self.category_blocks
+        positions: NDArray[np.int64] = self.__dict__["block_positions"]
+        return positions
 
 
 @dataclass(frozen=True)
@@ -848,6 +908,10 @@ class CategoryBlock:
     rows: NDArray[np.int64]
     vectors: NDArray[np.float32]
     prices: NDArray[np.float64]
+    #: The model's tie-break ranks of ``rows``.
+    ties: NDArray[np.int64]
+    #: Position of the block's first item in the concatenation of all blocks.
+    start: int
 
     def span(self, item_filter: ItemFilter) -> tuple[int, int]:
         """Positions ``[lo, hi)`` whose price passes the filter's price bounds."""
@@ -918,6 +982,43 @@ class RetrainResult:
     n_interactions: int
     fit_seconds: float
     purged_deletions: int
+
+
+class FilterMask:
+    """A request's candidate mask, computed on first use.
+
+    The ANN block path serves a category-and-budget filter from price-sorted category blocks
+    without the catalogue-wide mask (two comparisons over every item); other paths ask for it.
+    A filter on a column the catalogue lacks is refused at construction (HTTP 422).
+    """
+
+    __slots__ = ("_done", "_value", "catalogue", "item_filter")
+
+    def __init__(self, catalogue: Catalogue, item_filter: ItemFilter) -> None:
+        self.catalogue = catalogue
+        self.item_filter = item_filter
+        self._done = False
+        self._value: NDArray[np.bool_] | None = None
+        f = item_filter
+        needed = [
+            (f.categories is not None, C.CATEGORY),
+            (f.brands is not None, C.BRAND),
+            (f.min_price is not None or f.max_price is not None, C.PRICE),
+            (f.in_stock is not None, C.IN_STOCK),
+        ]
+        try:
+            for used, column in needed:
+                if used:
+                    catalogue._require(column)
+        except DigirecError as exc:
+            raise ServingError(422, "filter_unavailable", str(exc)) from None
+
+    def get(self) -> NDArray[np.bool_] | None:
+        """The mask over catalogue rows (``None``: no filter)."""
+        if not self._done:
+            self._value = self.catalogue.mask(self.item_filter)
+            self._done = True
+        return self._value
 
 
 # ---------------------------------------------------------------------- the state
@@ -1052,8 +1153,21 @@ class ServingState:
                 queue.append(RealtimeEvent(e.event_id, e.item_id, e.event, e.timestamp))
 
     def realtime_events(self, user_id: str) -> list[RealtimeEvent]:
-        with self._lock:
-            return list(self._realtime.get(user_id, ()))
+        """The user's events since the served model was trained, oldest first.
+
+        Read without the state lock: the recommendation endpoint runs this on the event loop,
+        which must not wait while a retrain holds the lock to swap models (seconds for a large
+        catalogue). ``dict.get`` and ``deque.copy`` are single C calls under the GIL (writers
+        replace or append under the lock), so the copy is one consistent state of the queue.
+        """
+        queue = self._realtime.get(user_id)
+        if queue is None:
+            return []
+        try:
+            return list(queue.copy())
+        except RuntimeError:  # mutated mid-copy (a finaliser let a writer run): use the lock
+            with self._lock:
+                return list(self._realtime.get(user_id, ()))
 
     def knows_item(self, item_id: str) -> bool:
         return item_id in self.current.catalogue.positions
@@ -1111,17 +1225,19 @@ class ServingState:
         self,
         current: Current,
         k: int,
-        candidates: NDArray[np.bool_] | None,
-        exclude: NDArray[np.bool_] | None,
+        candidates: FilterMask,
+        exclude: NDArray[np.bool_],
+        excluded: NDArray[np.int64],
         rerank: Rerank,
         *,
         user_row: int | None = None,
         history: Sequence[int] | None = None,
-        item_filter: ItemFilter | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float32], bool]:
-        """The model's list for a user row or a history: exact, or through the ANN index
-        (``item_filter``: the filter behind ``candidates``; its categories and prices may
-        narrow the search to category blocks)."""
+        """The model's list for a user row or a history: exact, or through the ANN index.
+
+        ``exclude`` and ``excluded`` are the same exclusions as a mask over catalogue rows and
+        as row indices (the ANN path reads the indices, the exact path the mask).
+        """
         snap = current.snapshot
         if snap.ann is not None:
             if history is not None:
@@ -1130,14 +1246,16 @@ class ServingState:
                 assert user_row is not None
                 query = snap.ann.user_query(user_row)
             return self._select_ann(
-                current, snap.ann, query, k, candidates, exclude, rerank, item_filter
+                current, snap.ann, query, k, candidates, exclude, excluded, rerank
             )
         if history is not None:
             scores = snap.score_history(history)
         else:
             assert user_row is not None
             scores = snap.score_user(user_row)
-        return self._select(current, self._extend(current, scores), k, candidates, exclude, rerank)
+        return self._select(
+            current, self._extend(current, scores), k, candidates.get(), exclude, rerank
+        )
 
     def _select_ann(
         self,
@@ -1145,10 +1263,10 @@ class ServingState:
         ann: AnnScorer,
         query: Query,
         k: int,
-        candidates: NDArray[np.bool_] | None,
-        exclude: NDArray[np.bool_] | None,
+        candidates: FilterMask,
+        exclude: NDArray[np.bool_],
+        excluded: NDArray[np.int64],
         rerank: Rerank,
-        item_filter: ItemFilter | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float32], bool]:
         """:meth:`_select` through the index: the same filters, exclusions, ties and new items.
 
@@ -1164,27 +1282,28 @@ class ServingState:
         cat = current.catalogue
         n_model = cat.n_model_items
         n = min(cat.n_rows, max(5 * k, 50)) if rerank.active else k
+        item_filter = candidates.item_filter
+        model_excluded = excluded[excluded < n_model]
         found: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None
-        if item_filter is not None and item_filter.categories:
+        if item_filter.categories:
             table = current.category_blocks
             blocks = [table[c] for c in dict.fromkeys(item_filter.categories) if c in table]
             if sum(len(b.rows) for b in blocks) <= _BLOCK_SHARE * n_model:
                 found = self._block_search(
-                    current, blocks, item_filter, query, n, candidates, exclude
+                    current, blocks, item_filter, query, n, candidates, model_excluded
                 )
         if found is None:
-            allowed = None if candidates is None else candidates[:n_model]
-            excluded = None if exclude is None else np.flatnonzero(exclude[:n_model])
-            found = ann.search(query, n, allowed, excluded)
+            mask = candidates.get()
+            allowed = None if mask is None else mask[:n_model]
+            found = ann.search(query, n, allowed, model_excluded)
         rows, scores = found
         ties = current.snapshot.model.tie_ranks_[rows]
         if cat.n_rows > n_model:
             extra = np.arange(n_model, cat.n_rows, dtype=np.int64)
-            keep = np.ones(len(extra), dtype=bool)
-            if candidates is not None:
-                keep &= candidates[n_model:]
-            if exclude is not None:
-                keep &= ~exclude[n_model:]
+            keep = ~exclude[n_model:]
+            mask = candidates.get()
+            if mask is not None:
+                keep &= mask[n_model:]
             extra = extra[keep]
             proxies = cat.proxies[extra]
             has = proxies >= 0
@@ -1222,11 +1341,12 @@ class ServingState:
         item_filter: ItemFilter,
         query: Query,
         n: int,
-        candidates: NDArray[np.bool_] | None,
-        exclude: NDArray[np.bool_] | None,
+        candidates: FilterMask,
+        excluded: NDArray[np.int64],
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """Exact top-``n`` over a few category blocks: the filter's price range is a slice of
-        each block; other conditions and the exclusions are applied as masks."""
+        each block; other conditions are applied as a mask, and the excluded model rows
+        (``excluded``) are found in the slices through their block positions."""
         spans = [b.span(item_filter) for b in blocks]
         parts = [(b, lo, hi) for b, (lo, hi) in zip(blocks, spans, strict=True) if hi > lo]
         if not parts:
@@ -1234,21 +1354,30 @@ class ServingState:
         vector, offset = query
         if len(parts) == 1:
             block, lo, hi = parts[0]
-            rows, scores = block.rows[lo:hi], block.vectors[lo:hi] @ vector
+            rows, ties = block.rows[lo:hi], block.ties[lo:hi]
+            scores = block.vectors[lo:hi] @ vector
         else:
             rows = np.concatenate([b.rows[lo:hi] for b, lo, hi in parts])
+            ties = np.concatenate([b.ties[lo:hi] for b, lo, hi in parts])
             scores = np.concatenate([b.vectors[lo:hi] @ vector for b, lo, hi in parts])
         scores = np.asarray(scores, dtype=np.float32)
         if offset:
             scores += np.float32(offset)
         # Category and price hold by construction; any other condition is checked per row.
-        only_category_price = item_filter.brands is None and item_filter.in_stock is None
-        blocked = None if candidates is None or only_category_price else ~candidates[rows]
-        if exclude is not None:
-            blocked = exclude[rows] if blocked is None else blocked | exclude[rows]
-        if blocked is not None:
-            scores[blocked] = -np.inf
-        idx, vals = topk(scores[None, :], n, current.snapshot.model.tie_ranks_[rows])
+        if item_filter.brands is not None or item_filter.in_stock is not None:
+            mask = candidates.get()
+            if mask is not None:
+                scores[~mask[rows]] = -np.inf
+        if len(excluded):
+            # Global block positions of the excluded rows -> positions in the scored slices.
+            where = current.block_positions[excluded]
+            offset_in_scores = 0
+            for block, lo, hi in parts:
+                first = block.start + lo
+                inside = where[(where >= first) & (where < block.start + hi)]
+                scores[inside - first + offset_in_scores] = -np.inf
+                offset_in_scores += hi - lo
+        idx, vals = topk(scores[None, :], n, ties)
         keep = idx[0] >= 0
         return rows[idx[0][keep]], vals[0][keep]
 
@@ -1291,46 +1420,35 @@ class ServingState:
         else popular (popular_in_category under a category filter)."""
         current = self.current
         snap, cat = current.snapshot, current.catalogue
-        candidates = self._mask(cat, item_filter)
+        candidates = FilterMask(cat, item_filter)
         user_row = snap.user_row(user_id)
         trained = snap.training_items(user_row)
         recent = self.realtime_events(user_id)
         recent_rows = self._rows_of(current, [e.item_id for e in recent])
         exclude = np.zeros(cat.n_rows, dtype=bool)
+        excluded = np.empty(0, dtype=np.int64)
         if exclude_seen:
-            exclude[trained] = True
-            exclude[recent_rows] = True
+            excluded = np.concatenate([trained, recent_rows])
         elif exclude_purchased:
             purchases = self.store.user_events(user_id)
             bought = purchases.loc[purchases[C.EVENT] == "purchase", C.ITEM_ID].astype(str)
-            exclude[self._rows_of(current, bought.tolist())] = True
+            excluded = self._rows_of(current, bought.tolist())
+        exclude[excluded] = True
         history = [*trained.tolist(), *self._model_idx(current, recent_rows)]
         model = snap.model
         fixed_source = ModelSnapshot.NON_PERSONAL.get(model.name)
         if not history and (user_row is None or not len(trained)):
-            return self._popular(current, k, item_filter, candidates, exclude, rerank)
+            return self._popular(current, k, item_filter, candidates.get(), exclude, rerank)
         if recent and model.supports_history:
             rows, vals, applied = self._personal(
-                current,
-                k,
-                candidates,
-                exclude,
-                rerank,
-                history=history,
-                item_filter=item_filter,
+                current, k, candidates, exclude, excluded, rerank, history=history
             )
         elif user_row is not None:
             rows, vals, applied = self._personal(
-                current,
-                k,
-                candidates,
-                exclude,
-                rerank,
-                user_row=user_row,
-                item_filter=item_filter,
+                current, k, candidates, exclude, excluded, rerank, user_row=user_row
             )
         else:  # only real-time events and a model that cannot fold them in
-            return self._popular(current, k, item_filter, candidates, exclude, rerank)
+            return self._popular(current, k, item_filter, candidates.get(), exclude, rerank)
         source = fixed_source if fixed_source is not None else PERSONALISED
         return Ranked(source, current, rows, vals, history, user_id, reranked=applied)
 
@@ -1346,27 +1464,23 @@ class ServingState:
         """Top-``k`` for an anonymous session given as item ids (oldest first)."""
         current = self.current
         cat = current.catalogue
-        candidates = self._mask(cat, item_filter)
+        candidates = FilterMask(cat, item_filter)
         rows = self._rows_of(current, item_ids)
         ignored = [i for i in item_ids if i not in cat.positions]
         exclude = np.zeros(cat.n_rows, dtype=bool)
-        if exclude_seen:
-            exclude[rows] = True
+        excluded = rows if exclude_seen else np.empty(0, dtype=np.int64)
+        exclude[excluded] = True
         history = self._model_idx(current, rows)
         model = current.snapshot.model
         if not history or not model.supports_history:
-            ranked = self._popular(current, k, item_filter, candidates, exclude, rerank, history)
+            ranked = self._popular(
+                current, k, item_filter, candidates.get(), exclude, rerank, history
+            )
             ranked.ignored_item_ids = ignored
             return ranked
         source = ModelSnapshot.NON_PERSONAL.get(model.name, SESSION)
         out, vals, applied = self._personal(
-            current,
-            k,
-            candidates,
-            exclude,
-            rerank,
-            history=history,
-            item_filter=item_filter,
+            current, k, candidates, exclude, excluded, rerank, history=history
         )
         return Ranked(
             source,
@@ -1628,14 +1742,27 @@ class ServingState:
         if events.empty and user is None:
             raise ServingError(404, "unknown_user", f"unknown user id {user_id!r}", "user_id")
         users = pd.DataFrame([user if user is not None else {C.USER_ID: user_id}])
+        from digirec.features.catalog import ItemFeatures
+
+        # Only the rows of the user's items, featurised by a featuriser fitted once per
+        # catalogue version on the whole catalogue (the same vocabularies and price bands as
+        # featurising everything, without reading and encoding 100,000 items per profile).
+        catalogue = self.current.catalogue
+        positions = catalogue.positions
+        mine = [positions[i] for i in pd.unique(events[C.ITEM_ID].astype(str)) if i in positions]
         dataset = Dataset.from_interactions(
             events.drop(columns=[EVENT_ID]),
-            items=self.store.items_frame(),
+            items=catalogue.frame.iloc[mine],
             users=users,
             include_catalog_items=True,
             duplicates="keep",
         )
-        profiles = build_profiles(dataset, EventWeights(), now=time.time())
+        features = None
+        if dataset.items is not None:
+            features = ItemFeatures.from_featurizer(
+                catalogue.profile_featurizer, dataset.items.reset_index(drop=True)
+            )
+        profiles = build_profiles(dataset, EventWeights(), now=time.time(), item_features=features)
         return dict(profiles.profile(user_id))
 
     # ------------------------------------------------------------------ explanations
