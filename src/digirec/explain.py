@@ -232,7 +232,7 @@ def _best_history_item(
     try:
         with single_thread_blas():
             sims = np.asarray(model._similar_scores(history), dtype=np.float64)
-    except (DigirecError, NotImplementedError):
+    except DigirecError:  # the model has no item-item scores
         return np.full(items.size, -1, dtype=np.int64)
     contrib = sims[:, items]  # (n_history, n_explained)
     contrib[history[:, None] == items[None, :]] = -np.inf  # an item never explains itself
