@@ -105,7 +105,14 @@ class ALSModel(Recommender):
         return self.fold_in(histories) @ self.item_factors_.T
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
-        return cosine_rows(self.item_factors_, item_idx)
+        # Explanations call this on every served request: normalise the item factors once per
+        # factor array (a refit or load replaces the array, which invalidates the cache).
+        cached = getattr(self, "_unit_cache", None)
+        if cached is None or cached[0] is not self.item_factors_:
+            cached = (self.item_factors_, unit_rows(self.item_factors_))
+            self._unit_cache = cached
+        unit = cached[1]
+        return np.asarray(unit[item_idx] @ unit.T, dtype=np.float32)
 
     def fold_in(self, histories: sp.csr_matrix) -> FloatMatrix:
         """User factors for ``(n, n_items)`` histories, item factors fixed (exact solve).
@@ -154,9 +161,14 @@ def als_fold_in(
     return out.astype(np.float32)
 
 
-def cosine_rows(factors: NDArray[np.float32], idx: IdxArray) -> FloatMatrix:
-    """Cosine similarity of the rows ``idx`` of ``factors`` with every row (zero rows give 0)."""
+def unit_rows(factors: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Rows scaled to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(factors, axis=1)
     safe = np.where(norms > 0, norms, 1.0).astype(np.float32)
-    unit = factors / safe[:, None]
+    return np.asarray(factors / safe[:, None], dtype=np.float32)
+
+
+def cosine_rows(factors: NDArray[np.float32], idx: IdxArray) -> FloatMatrix:
+    """Cosine similarity of the rows ``idx`` of ``factors`` with every row (zero rows give 0)."""
+    unit = unit_rows(factors)
     return np.asarray(unit[idx] @ unit.T, dtype=np.float32)
