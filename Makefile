@@ -29,6 +29,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy src/digirec
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks

@@ -156,4 +156,4 @@ def _spd_inverse(gram: NDArray[np.float64], block_rows: int = 1024) -> NDArray[n
         block = inverse[start:stop, :stop]  # rows start..stop, columns 0..stop
         lower_mask = np.tri(stop - start, stop, start - 1, dtype=bool)  # strictly below diagonal
         block[lower_mask] = inverse[:stop, start:stop].T[lower_mask]
-    return inverse
+    return np.asarray(inverse, dtype=np.float64)

@@ -46,7 +46,7 @@ class ComponentSpec(BaseModel):
 
 
 def _default_components() -> list[ComponentSpec]:
-    return [ComponentSpec(model="ease"), ComponentSpec(model="sasrec")]
+    return [ComponentSpec.model_validate({"model": name}) for name in ("ease", "sasrec")]
 
 
 class HybridConfig(ModelConfig):
@@ -205,7 +205,7 @@ def _zscore(scores: FloatMatrix) -> FloatMatrix:
     scores = np.asarray(scores, dtype=np.float32)
     mean = scores.mean(axis=1, keepdims=True)
     std = scores.std(axis=1, keepdims=True)
-    return (scores - mean) / np.where(std > 0, std, 1.0)
+    return np.asarray((scores - mean) / np.where(std > 0, std, 1.0), dtype=np.float32)
 
 
 def _blend(parts: list[FloatMatrix], weights: NDArray[np.float64]) -> FloatMatrix:

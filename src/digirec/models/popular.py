@@ -230,7 +230,7 @@ def _recent_mask(dataset: Dataset, days: float) -> NDArray[np.bool_]:
         raise ConfigError("recent_days needs timestamps, but the dataset has none")
     start = ts[known].max() - days * SECONDS_PER_DAY
     # NaN compares False, so rows without a timestamp drop out here.
-    return ts >= start
+    return np.asarray(ts >= start, dtype=bool)
 
 
 def _normalise(values: NDArray[np.float64], groups: NDArray[np.int64]) -> NDArray[np.float64]:
