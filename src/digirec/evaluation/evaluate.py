@@ -63,11 +63,12 @@ def evaluate_model(
     truth_rows = truth[users]
     results = compute_ranking_metrics(reco, truth_rows, ks=tuple(ks))
     n_items = holdout.n_items
+    # Built once, not per cut-off: it needs the whole training matrix.
+    pop = item_popularity(train.user_item_matrix(binary=True)) if train is not None else None
     for k in ks:
         results[f"coverage@{k}"] = float(catalog_coverage(reco, n_items, k))
         results[f"gini@{k}"] = float(gini_exposure(reco, n_items, k))
-        if train is not None:
-            pop = item_popularity(train.user_item_matrix(binary=True))
+        if train is not None and pop is not None:
             results[f"novelty@{k}"] = float(np.nanmean(novelty(reco, pop, train.n_users, k)))
             results[f"arp@{k}"] = float(np.nanmean(average_recommended_popularity(reco, pop, k)))
         if item_categories is not None:

@@ -32,6 +32,7 @@ from digirec.serving.settings import ServeSettings
 from digirec.serving.state import Ranked, Rerank, ServingError, ServingState
 from digirec.serving.web import web_router
 from digirec.store import EventRecord, Store, open_store
+from digirec.store.base import DeletionRecord
 
 log = logging.getLogger("digirec.serving")
 
@@ -576,13 +577,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         state.forget_user(user_id)
         if purge == "immediate":
             state.purge_in_background()
-        return S.DeletionOut(
-            deletion_id=record.deletion_id,
-            status=record.status,
-            purge=record.purge,
-            n_events_deleted=record.n_events_deleted,
-            requested_at=record.requested_at,
-        )
+        return _deletion_out(record)
 
     @app.get(
         "/v1/privacy/deletions/{deletion_id}",
@@ -598,15 +593,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         record = _state(request).store.get_deletion(deletion_id)
         if record is None:
             raise ServingError(404, "unknown_deletion", "unknown deletion id", "deletion_id")
-        return S.DeletionOut(
-            deletion_id=record.deletion_id,
-            status=record.status,
-            purge=record.purge,
-            n_events_deleted=record.n_events_deleted,
-            requested_at=record.requested_at,
-            purged_at=record.purged_at,
-            model_version=record.model_version,
-        )
+        return _deletion_out(record)
 
     # ------------------------------------------------------------------ admin / model
     @app.post(
@@ -658,3 +645,16 @@ def _jsonable(value: Any) -> Any:
     if isinstance(out, float) and not np.isfinite(out):
         return None
     return out
+
+
+def _deletion_out(record: DeletionRecord) -> S.DeletionOut:
+    """The API view of a deletion record (purge time and model version once purged)."""
+    return S.DeletionOut(
+        deletion_id=record.deletion_id,
+        status=record.status,
+        purge=record.purge,
+        n_events_deleted=record.n_events_deleted,
+        requested_at=record.requested_at,
+        purged_at=record.purged_at,
+        model_version=record.model_version,
+    )
