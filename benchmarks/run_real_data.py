@@ -2,8 +2,9 @@
 
 Usage::
 
-    python benchmarks/run_real_data.py [--datasets instruments,cellphones,ml100k]
-        [--models pop,itemknn,ease,als,bpr] [--datasets-dir ../shared/datasets] [--no-tune]
+    python benchmarks/run_real_data.py [--datasets instruments,cellphones,ml100k,office]
+        [--models pop,itemknn,ease,als,bpr,sasrec,hybrid] [--datasets-dir ../shared/datasets]
+        [--no-tune] [--params JSON] [--grid JSON]
 
 Writes ``benchmarks/results/<name>.json`` and ``<name>.md`` and a combined ``summary.md``.
 Hyperparameters are tuned on validation only (DESIGN.md §3).
@@ -30,7 +31,11 @@ DATASETS = {
     "instruments": ("amazon-instruments-2018-5core", "lcrec"),
     "cellphones": ("amazon-cellphones-2014-5core", "rechorus"),
     "ml100k": ("movielens-100k", "movielens"),
+    "office": ("amazon-office-2018-minionerec-partial", "minionerec"),
 }
+
+#: Every ranking model on the default benchmark; the hybrid last so it reuses the searches.
+DEFAULT_MODELS = "pop,itemknn,ease,als,bpr,sasrec,hybrid"
 
 
 def default_datasets_dir() -> Path:
@@ -43,7 +48,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--models", default="pop,itemknn,ease,als,bpr")
+    parser.add_argument("--models", default=DEFAULT_MODELS)
+    parser.add_argument("--params", type=json.loads, default=None, help="per-model settings")
+    parser.add_argument("--grid", type=json.loads, default=None, help="per-model search spaces")
     parser.add_argument("--datasets-dir", type=Path, default=default_datasets_dir())
     parser.add_argument("--no-tune", action="store_true")
     args = parser.parse_args()
@@ -61,6 +68,8 @@ def main() -> None:
             dataset,
             args.models.split(","),
             tune=not args.no_tune,
+            params=args.params,
+            grids=args.grid,
             progress=lambda msg: print(msg, file=sys.stderr, flush=True),
         )
         document["wall_seconds"] = time.perf_counter() - start

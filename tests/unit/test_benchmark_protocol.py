@@ -13,7 +13,9 @@ import pytest
 
 from digirec import columns as C
 from digirec.data.dataset import Dataset
+from digirec.data.split import leave_one_out
 from digirec.evaluation.benchmark import run_benchmark, to_markdown
+from digirec.models.base import Recommender
 from digirec.retrieval.topk import tie_break_ranks
 from digirec.training.tuning import grid_search, iter_grid
 
@@ -101,3 +103,44 @@ def test_fixed_params_are_used_without_tuning_and_markdown_renders() -> None:
     md = to_markdown(doc)
     assert "| ease |" in md and "| pop |" in md and "ndcg@10" in md
     assert np.isfinite(ease["fit_seconds"])
+
+
+def test_identical_searches_are_reused_inside_reuse_searches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import digirec.training.tuning as tuning
+
+    ds = _reuse_data()
+    masks = leave_one_out(ds)
+    train, valid = ds.subset(masks.train), ds.subset(masks.valid)
+    fits: list[str] = []
+    real_create = tuning.create_model
+
+    def counting_create(name: str, params: dict[str, object] | None = None) -> Recommender:
+        fits.append(name)
+        return real_create(name, params)
+
+    monkeypatch.setattr(tuning, "create_model", counting_create)
+    grid = {"lambda": [1.0, 10.0]}
+    first = tuning.grid_search("ease", train, valid, grid=grid)
+    again = tuning.grid_search("ease", train, valid, grid=grid)
+    assert len(fits) == 4 and first is not again  # no reuse outside the scope
+    with tuning.reuse_searches():
+        a = tuning.grid_search("ease", train, valid, grid=grid, keep_best_model=True)
+        b = tuning.grid_search("ease", train, valid, grid=grid, keep_best_model=True)
+        c = tuning.grid_search("ease", train, valid, grid={"lambda": [1.0]})
+    assert b is a and c is not a
+    assert len(fits) == 4 + 2 + 1
+    assert a.best_model is not None and a.best.params == first.best.params
+
+
+def _reuse_data() -> Dataset:
+    rng = np.random.default_rng(3)
+    rows = [
+        (f"u{u}", f"i{int(i)}", float(t))
+        for u in range(40)
+        for t, i in enumerate(rng.choice(20, size=6, replace=False))
+    ]
+    return Dataset.from_interactions(
+        pd.DataFrame(rows, columns=[C.USER_ID, C.ITEM_ID, C.TIMESTAMP])
+    )

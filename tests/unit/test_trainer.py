@@ -201,3 +201,51 @@ def test_config_validation_and_neural_config() -> None:
         "min",
         "rmse",
     )
+
+
+def test_smoothing_window_follows_the_trend_not_one_lucky_value() -> None:
+    # A lucky spike at evaluation 2, then a steady rise that beats it only at evaluation 8.
+    values = [0.10, 0.30, 0.20, 0.22, 0.24, 0.26, 0.28, 0.32, 0.25, 0.25, 0.25, 0.25]
+    module = Scalar()
+    raw = Trainer(fast(epochs=12, patience=3, lr=0.1)).fit(
+        module, scalar_batches, scalar_loss, ScriptedMetric(module, values)
+    )
+    # Raw metric: 3 evaluations without beating 0.30 -> stop after evaluation 5.
+    assert raw.n_epochs == 5 and raw.best_epoch == 2
+
+    module = Scalar()
+    smoothed = Trainer(fast(epochs=12, patience=3, lr=0.1, smoothing_window=3)).fit(
+        module, scalar_batches, scalar_loss, ScriptedMetric(module, values)
+    )
+    # Means of the last 3: .10 .20 .20 .24 .22 .24 .26 .287 .283 .273 .25 -> the last improvement
+    # is at evaluation 8, so patience 3 stops after evaluation 11 (recomputed by hand below).
+    means = [np.mean(values[max(0, i - 2) : i + 1]) for i in range(len(values))]
+    best, bad, stop = -1.0, 0, len(values)
+    for i, m in enumerate(means):
+        if m > best:
+            best, bad = m, 0
+        else:
+            bad += 1
+        if bad >= 3:
+            stop = i + 1
+            break
+    assert smoothed.n_epochs == stop == 11
+    assert smoothed.best_epoch == 8  # weights of the best raw evaluation
+
+
+def test_smoothing_window_is_validated() -> None:
+    with pytest.raises(ValueError, match="smoothing_window"):
+        TrainerConfig(smoothing_window=0)
+
+
+def test_min_steps_between_evals_spaces_evaluations_by_updates() -> None:
+    # scalar_batches yields 2 batches per epoch: at least 5 steps -> every 3rd epoch (6 steps).
+    module = Scalar()
+    metric = ScriptedMetric(module, [0.1 * i for i in range(1, 20)])
+    history = Trainer(fast(epochs=10, patience=5, min_steps_between_evals=5)).fit(
+        module, scalar_batches, scalar_loss, metric
+    )
+    evaluated = [r.epoch for r in history.records if r.metric is not None]
+    assert evaluated == [3, 6, 9, 10]  # ... and always after the last epoch
+    with pytest.raises(ValueError, match="min_steps_between_evals"):
+        TrainerConfig(min_steps_between_evals=-1)

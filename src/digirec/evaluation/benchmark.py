@@ -19,8 +19,14 @@ from digirec import __version__
 from digirec.data.dataset import Dataset
 from digirec.data.split import leave_one_out
 from digirec.evaluation.evaluate import evaluate_model
-from digirec.models.registry import create_model
-from digirec.training.tuning import TUNING_GRIDS, TUNING_METRIC, Trial, grid_search, grid_size
+from digirec.training.tuning import (
+    TUNING_GRIDS,
+    TUNING_METRIC,
+    Trial,
+    grid_search,
+    grid_size,
+    reuse_searches,
+)
 
 Progress = Callable[[str], None]
 
@@ -70,50 +76,67 @@ def run_benchmark(
     )
 
     results: list[dict[str, Any]] = []
-    for name in models:
-        base = dict(params.get(name, {}))
-        grid = (grids or {}).get(name, TUNING_GRIDS.get(name, {})) if tune else {}
-        n_settings = grid_size(grid)
-        say(
-            f"[{name}] {f'tuning {n_settings} setting(s)' if tune else 'fixed setting'}"
-            " on validation"
-        )
-        report = _trial_reporter(name, n_settings, say)
-        search = grid_search(
-            name, train, valid, grid=grid, base_params=base, ks=ks, on_trial=report
-        )
-        best = search.best
-        say(f"[{name}] refit on train+valid with {best.params}")
-        model = create_model(name, best.params)
-        start = time.perf_counter()
-        model.fit(train_valid)
-        fit_seconds = time.perf_counter() - start
-        test_metrics = evaluate_model(
-            model, test, ks=ks, train=train_valid, item_categories=item_categories
-        )
-        say(
-            f"[{name}] test {TUNING_METRIC}={test_metrics[TUNING_METRIC]:.4f} "
-            f"(fit {fit_seconds:.1f}s)"
-        )
-        results.append(
-            {
-                "model": name,
-                "params": best.params,
-                "valid": best.valid,
-                "test": test_metrics,
-                "fit_seconds": fit_seconds,
-                "tuning": [
-                    {
-                        "params": t.params,
-                        "valid": {TUNING_METRIC: t.valid[TUNING_METRIC]},
-                        "fit_seconds": t.fit_seconds,
-                    }
-                    for t in search.trials
-                ]
-                if tune
-                else [],
-            }
-        )
+    # The hybrid tunes its components on the same split: reuse those searches.
+    with reuse_searches():
+        for name in models:
+            base = dict(params.get(name, {}))
+            grid = (grids or {}).get(name, TUNING_GRIDS.get(name, {})) if tune else {}
+            n_settings = grid_size(grid)
+            say(
+                f"[{name}] {f'tuning {n_settings} setting(s)' if tune else 'fixed setting'}"
+                " on validation"
+            )
+            report = _trial_reporter(name, n_settings, say)
+            search = grid_search(
+                name, train, valid, grid=grid, base_params=base, ks=ks, on_trial=report,
+                keep_best_model=True,
+            )  # fmt: skip
+            best = search.best
+            assert search.best_model is not None
+            say(f"[{name}] refit on train+valid with {best.params}")
+            start = time.perf_counter()
+            model = search.best_model.refit(train_valid)
+            fit_seconds = time.perf_counter() - start
+            test_metrics = evaluate_model(
+                model, test, ks=ks, train=train_valid, item_categories=item_categories
+            )
+            say(
+                f"[{name}] test {TUNING_METRIC}={test_metrics[TUNING_METRIC]:.4f} "
+                f"(fit {fit_seconds:.1f}s)"
+            )
+            entry: dict[str, Any] = {}
+            history = getattr(search.best_model, "history_", None)
+            if history is not None:
+                # Torch models: how long the chosen setting trained on train alone.
+                entry["training"] = {
+                    "epochs": history.n_epochs,
+                    "best_epoch": history.best_epoch,
+                    "seconds_per_epoch": history.seconds_per_epoch,
+                }
+            results.append(
+                {
+                    "model": name,
+                    "params": best.params,
+                    "valid": best.valid,
+                    "test": test_metrics,
+                    "fit_seconds": fit_seconds,
+                    # Fitting the chosen setting on train (with early stopping for torch
+                    # models), and the whole search; fit_seconds is the final refit only.
+                    "train_seconds": best.fit_seconds,
+                    "tuning_seconds": sum(t.fit_seconds for t in search.trials),
+                    "tuning": [
+                        {
+                            "params": t.params,
+                            "valid": {TUNING_METRIC: t.valid[TUNING_METRIC]},
+                            "fit_seconds": t.fit_seconds,
+                        }
+                        for t in search.trials
+                    ]
+                    if tune
+                    else [],
+                    **entry,
+                }
+            )
 
     return {
         "dataset": {
@@ -160,7 +183,7 @@ def to_markdown(document: Mapping[str, Any]) -> str:
         m: max((r["test"].get(m, float("-inf")) for r in rows), default=float("nan"))
         for m in columns
     }
-    header = ["model", *columns, "valid ndcg@10", "fit s", "params"]
+    header = ["model", *columns, "valid ndcg@10", "fit s", "tuning s", "params"]
     lines = [
         f"### {ds['name']} — {document['protocol']}, "
         f"{'tuned on validation' if document.get('tuned') else 'fixed settings'}",
@@ -180,6 +203,8 @@ def to_markdown(document: Mapping[str, Any]) -> str:
             cells.append(text)
         cells.append(f"{r['valid'].get(TUNING_METRIC, float('nan')):.4f}")
         cells.append(f"{r['fit_seconds']:.1f}")
+        tuning_seconds = r.get("tuning_seconds")
+        cells.append("–" if tuning_seconds is None else f"{tuning_seconds:.1f}")
         shown = {k: v for k, v in r["params"].items() if k != "random_state"}
         cells.append("`" + ", ".join(f"{k}={v}" for k, v in shown.items()) + "`")
         lines.append("| " + " | ".join(cells) + " |")

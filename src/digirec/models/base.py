@@ -123,6 +123,24 @@ class Recommender(ABC):
     def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
         """Learn model state from ``dataset``."""
 
+    def refit(self, dataset: Dataset) -> Recommender:
+        """This model's validated setting, trained on ``dataset`` (the benchmark's final refit).
+
+        The default trains a fresh model from :meth:`get_config` -- the resolved parameters,
+        e.g. a tuned lambda -- without a validation set. Models whose learned weights do not
+        depend on the newest interactions the way their inputs do (sequential models reading a
+        user's latest items) override it to keep the validated weights and read ``dataset`` as
+        input only; see :meth:`digirec.models.sasrec.SASRecModel.refit`.
+        """
+        self._check_fitted()
+        return type(self)(self.get_config()).fit(dataset)
+
+    def _same_index_space(self, dataset: Dataset) -> bool:
+        """Whether ``dataset`` uses exactly this model's user and item maps."""
+        return (dataset.user_map is self.user_map_ or dataset.user_map == self.user_map_) and (
+            dataset.item_map is self.item_map_ or dataset.item_map == self.item_map_
+        )
+
     @abstractmethod
     def _score_users(self, user_idx: IdxArray) -> FloatMatrix:
         """Dense scores ``(len(user_idx), n_items)`` for known users."""

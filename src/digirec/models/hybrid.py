@@ -16,6 +16,7 @@ looking at validation again.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -45,8 +46,14 @@ class ComponentSpec(BaseModel):
     weight: float | None = Field(None, ge=0, description="Blend weight; None = fit on validation.")
 
 
+#: The default blend: a linear item-item model (co-occurrence), a factor model (smooth global
+#: structure) and a sequential model (order of the latest items). Weights are fitted on
+#: validation, so a part that does not help a data set gets weight 0.
+DEFAULT_COMPONENTS = ("ease", "als", "sasrec")
+
+
 def _default_components() -> list[ComponentSpec]:
-    return [ComponentSpec.model_validate({"model": name}) for name in ("ease", "sasrec")]
+    return [ComponentSpec.model_validate({"model": name}) for name in DEFAULT_COMPONENTS]
 
 
 class HybridConfig(ModelConfig):
@@ -55,7 +62,7 @@ class HybridConfig(ModelConfig):
     Attributes
     ----------
     components:
-        The blended models (default: EASE + SASRec).
+        The blended models (default: :data:`DEFAULT_COMPONENTS`).
     tune:
         Tune components and weights on validation when ``fit`` gets a validation set.
     weight_step:
@@ -91,7 +98,9 @@ class HybridModel(Recommender):
         components: list[Recommender] = []
         for spec in specs:
             grid = TUNING_GRIDS.get(spec.model, {})
-            if tune and not spec.fixed and grid:
+            # Through grid_search even for an empty grid: inside a benchmark the search of the
+            # same model on the same split is then reused instead of refitted.
+            if tune and not spec.fixed:
                 assert valid is not None
                 search = grid_search(
                     spec.model, dataset, valid, grid=grid, base_params=spec.params,
@@ -122,6 +131,16 @@ class HybridModel(Recommender):
         for spec, weight in zip(specs, self.weights_, strict=True):
             spec.weight = float(weight)
         self.config = self.config.model_copy(update={"components": specs, "tune": False})
+
+    def refit(self, dataset: Dataset) -> Recommender:
+        """Each component refit its own way (:meth:`Recommender.refit`), the same weights."""
+        self._check_fitted()
+        if not self._same_index_space(dataset):
+            return super().refit(dataset)
+        clone = copy.copy(self)
+        clone.seen_ = dataset.user_item_matrix(binary=True)
+        clone.components_ = [model.refit(dataset) for model in self.components_]
+        return clone
 
     def _search_weights(self, valid: Dataset) -> NDArray[np.float64]:
         """Best weights on the simplex grid by NDCG@10 on (a sample of) validation users."""

@@ -24,6 +24,7 @@ exactly this path.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -77,6 +78,15 @@ class SASRecConfig(NeuralConfig):
     batch_size: int = Field(128, ge=1, description="User sequences per optimiser step.")
     epochs: int = Field(200, ge=1, description="Maximum epochs (exact count without validation).")
     patience: int = Field(10, ge=1, description="Evaluations without improvement before stopping.")
+    # Patience in optimiser updates (>= 100 between evaluations) and on a 3-evaluation mean: on
+    # MovieLens-100K (8 updates per epoch, 943 noisy validation users) per-epoch patience stopped
+    # at epoch ~40 while validation NDCG kept rising for another hundred epochs.
+    min_steps_between_evals: int = Field(
+        100, ge=0, description="Optimiser steps between two validation evaluations, at least."
+    )
+    smoothing_window: int = Field(
+        3, ge=1, description="Evaluations averaged for the early-stopping decision."
+    )
 
 
 class SASRecModel(Recommender):
@@ -156,6 +166,24 @@ class SASRecModel(Recommender):
         self.history_ = trainer.fit(self.net_, batches, loss_fn, evaluate)
         # A refit (no validation) then trains the validated number of epochs.
         self.config = with_best_epochs(self.config, self.history_)
+
+    def refit(self, dataset: Dataset) -> Recommender:
+        """The validated network reading its users' sequences from ``dataset``.
+
+        Early stopping chose these weights on validation; the final model for test keeps them
+        and only takes each user's newest items (train + validation) as input -- exactly what a
+        served model does when a user's new event arrives. Retraining from scratch for the
+        chosen number of epochs is no better on a different data size (fewer optimiser steps per
+        epoch on train alone) and costs a second full training run. A ``dataset`` with other
+        id maps gets a full retrain.
+        """
+        self._check_fitted()
+        if not self._same_index_space(dataset):
+            return super().refit(dataset)
+        clone = copy.copy(self)
+        clone.seen_ = dataset.user_item_matrix(binary=True)
+        clone.user_seqs_ = right_aligned(user_sequences(dataset), self.config.max_len)
+        return clone
 
     def _build_net(self, n_items: int) -> SASRec:
         from digirec.models.neural.sasrec import SASRec

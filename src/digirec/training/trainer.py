@@ -76,6 +76,16 @@ class TrainerConfig:
         ``"max"`` when a larger metric is better (NDCG), ``"min"`` otherwise (RMSE).
     min_delta:
         An evaluation improves only if it beats the best by more than this.
+    min_steps_between_evals:
+        Skip an evaluation until this many optimiser steps have passed since the last one. A
+        small data set has few steps per epoch (MovieLens-100K with batch 128: 8), so "patience
+        10 evaluations" would otherwise mean a few hundred updates -- far too early to judge a
+        model that needs thousands. Patience is thereby measured in updates, not in epochs.
+    smoothing_window:
+        Patience is counted against the mean of the last this many evaluations (1: the raw
+        metric). On small validation sets (MovieLens-100K: 943 users) one lucky evaluation
+        otherwise stops a still-improving model; the restored weights are still those of the
+        best raw evaluation.
     n_threads:
         Torch intra-op threads during the fit; ``None`` uses the cores available to the process.
     device:
@@ -100,6 +110,8 @@ class TrainerConfig:
     eval_every: int = 1
     mode: Mode = "max"
     min_delta: float = 0.0
+    min_steps_between_evals: int = 0
+    smoothing_window: int = 1
     n_threads: int | None = None
     device: DeviceName = "auto"
     show_progress: bool = True
@@ -113,6 +125,12 @@ class TrainerConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.eval_every < 1:
             raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+        if self.min_steps_between_evals < 0:
+            raise ValueError(
+                f"min_steps_between_evals must be >= 0, got {self.min_steps_between_evals}"
+            )
+        if self.smoothing_window < 1:
+            raise ValueError(f"smoothing_window must be >= 1, got {self.smoothing_window}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
         if self.mode not in ("max", "min"):
@@ -136,6 +154,10 @@ class NeuralConfig(ModelConfig):
         Early stopping: evaluations without improvement of the validation metric before stopping.
     eval_every:
         Evaluate on the validation set every this many epochs.
+    min_steps_between_evals:
+        Evaluate only once this many optimiser steps have passed since the last evaluation.
+    smoothing_window:
+        Early stopping compares the mean of the last this many evaluations (1: raw metric).
     n_threads:
         Torch threads while training (``None``: all cores available to the process).
     device:
@@ -154,6 +176,12 @@ class NeuralConfig(ModelConfig):
     epochs: int = Field(100, ge=1, description="Maximum epochs (exact count without validation).")
     patience: int = Field(10, ge=1, description="Evaluations without improvement before stopping.")
     eval_every: int = Field(1, ge=1, description="Epochs between validation evaluations.")
+    min_steps_between_evals: int = Field(
+        0, ge=0, description="Optimiser steps between two validation evaluations, at least."
+    )
+    smoothing_window: int = Field(
+        1, ge=1, description="Evaluations averaged for the early-stopping decision."
+    )
     n_threads: int | None = Field(None, ge=1, description="Torch threads (None: all cores).")
     device: DeviceName = Field("auto", description="auto (CUDA if available), cpu or cuda.")
     show_progress: bool = Field(True, description="Per-epoch progress bar on stderr.")
@@ -169,6 +197,8 @@ class NeuralConfig(ModelConfig):
             weight_decay=self.weight_decay,
             patience=self.patience,
             eval_every=self.eval_every,
+            min_steps_between_evals=self.min_steps_between_evals,
+            smoothing_window=self.smoothing_window,
             mode=mode,
             n_threads=self.n_threads,
             device=self.device,
@@ -468,6 +498,9 @@ class Trainer:
         rng = np.random.default_rng(cfg.random_state)
         best_state: dict[str, torch.Tensor] | None = None
         bad_evals = 0
+        evaluations: list[float] = []
+        best_smoothed: float | None = None
+        steps_since_eval = 0
 
         with torch_threads(cfg.n_threads), seeded(cfg.random_state):
             module.to(device)
@@ -497,6 +530,7 @@ class Trainer:
                     # Accumulate on the device: one host sync per epoch, not per batch.
                     total += loss.detach()
                     n_batches += 1
+                steps_since_eval += n_batches
                 mean_loss = float(total) / max(n_batches, 1)
                 seconds = time.perf_counter() - start
                 if not math.isfinite(mean_loss):
@@ -507,7 +541,11 @@ class Trainer:
 
                 metric: float | None = None
                 eval_seconds = 0.0
-                if evaluate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+                due = (
+                    epoch % cfg.eval_every == 0 and steps_since_eval >= cfg.min_steps_between_evals
+                )
+                if evaluate is not None and (due or epoch == cfg.epochs):
+                    steps_since_eval = 0
                     module.eval()
                     eval_start = time.perf_counter()
                     with torch.no_grad():
@@ -518,9 +556,14 @@ class Trainer:
                         history.best_epoch = epoch
                         # A copy, not a reference: the optimiser keeps changing the tensors.
                         best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-                        bad_evals = 0
                         if checkpoint is not None:
                             torch.save(best_state, checkpoint / "best.pt")
+                    # Patience follows the (smoothed) trend, the weights follow the best value.
+                    evaluations.append(metric)
+                    smoothed = float(np.mean(evaluations[-cfg.smoothing_window :]))
+                    if _is_better(smoothed, best_smoothed, cfg.mode, cfg.min_delta):
+                        best_smoothed = smoothed
+                        bad_evals = 0
                     else:
                         bad_evals += 1
 
