@@ -1,10 +1,11 @@
-"""The ``digirec`` command line: benchmark, train, recommend, similar, info, synth, demo, report,
-serve."""
+"""The ``digirec`` command line: benchmark, learning-curve, train, recommend, similar, info,
+synth, demo, report, serve."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -102,63 +103,256 @@ def _parse_ks(text: str) -> list[int]:
     return ks
 
 
-@app.command()
-def benchmark(
-    data: DataOpt,
-    fmt: FormatOpt = "auto",
-    models: Annotated[
-        str, typer.Option("--models", help="Comma-separated model names.")
-    ] = "pop,itemknn,ease,als,bpr",
-    k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 10,20.")] = "10,20",
-    out: Annotated[Path | None, typer.Option("--out", help="Write the results JSON here.")] = None,
-    markdown: Annotated[
-        Path | None, typer.Option("--markdown", help="Write a markdown table here.")
-    ] = None,
-    params: Annotated[
-        str | None,
-        typer.Option("--params", help='Per-model settings, e.g. \'{"ease": {"lambda": 300}}\'.'),
-    ] = None,
-    grid: Annotated[
-        str | None,
-        typer.Option(
-            "--grid", help='Override search spaces, e.g. \'{"ease": {"lambda": [50, 100]}}\'.'
-        ),
-    ] = None,
-    no_tune: Annotated[
-        bool, typer.Option("--no-tune", help="Use --params / defaults; no validation search.")
-    ] = False,
-    on_bad_rows: BadRowsOpt = "error",
-) -> None:
-    """Leave-one-out benchmark: tune on validation, refit on train+validation, report test."""
-    from digirec.evaluation.benchmark import run_benchmark, to_markdown
+#: Benchmark protocols (``--protocol``); the first is the default.
+PROTOCOLS = ("leave-one-out", "cold-items", "cold-users", "ml100k-folds")
+# The hybrid last: it reuses the searches of its components (EASE, iALS, SASRec) done before it.
+DEFAULT_BENCHMARK_MODELS = "pop,itemknn,ease,als,bpr,sasrec,hybrid"
+
+ModelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--models",
+        help=f"Comma-separated model names (default: {DEFAULT_BENCHMARK_MODELS}; "
+        "for ml100k-folds the rating protocol's own default).",
+        show_default=False,
+    ),
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the results JSON here.")]
+MarkdownOpt = Annotated[
+    Path | None, typer.Option("--markdown", help="Write a markdown table here.")
+]
+ParamsOpt = Annotated[
+    str | None,
+    typer.Option("--params", help='Per-model settings, e.g. \'{"ease": {"lambda": 300}}\'.'),
+]
+GridOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--grid", help='Override search spaces, e.g. \'{"ease": {"lambda": [50, 100]}}\'.'
+    ),
+]
+NoTuneOpt = Annotated[
+    bool, typer.Option("--no-tune", help="Use --params / defaults; no validation search.")
+]
+
+
+def _parse_models(models: str, extra: Sequence[str] = ()) -> list[str]:
+    """Model names from ``--models``; unknown names are a usage error listing the known ones.
+
+    ``extra`` are names a protocol accepts besides the registry (the rating track's bias
+    baseline and blend).
+    """
     from digirec.models.registry import available_models
 
-    model_names = [m.strip() for m in models.split(",") if m.strip()]
-    unknown = [m for m in model_names if m not in available_models()]
+    known = [*available_models(), *extra]
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        raise typer.BadParameter("--models names no model", param_hint="--models")
+    unknown = [m for m in names if m not in known]
     if unknown:
-        raise typer.BadParameter(f"unknown model(s) {unknown}; available: {available_models()}")
-    fixed = _parse_json(params, "--params") if params else {}
-    grids = _parse_json(grid, "--grid") if grid else None
-    dataset = _load_dataset(data, fmt, on_bad_rows)
-    document = run_benchmark(
-        dataset,
-        model_names,
-        ks=_parse_ks(k),
-        tune=not no_tune,
-        params=fixed,
-        grids=grids,
-        progress=_say,
-    )
-    table = to_markdown(document)
-    typer.echo(table)
+        raise typer.BadParameter(f"unknown model(s) {unknown}; available: {known}")
+    return names
+
+
+def _write_outputs(document: Any, text: str, out: Path | None, markdown: Path | None) -> None:
+    typer.echo(text)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(document, indent=2))
         _say(f"wrote {out}")
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(table)
+        markdown.write_text(text)
         _say(f"wrote {markdown}")
+
+
+@app.command()
+def benchmark(
+    data: DataOpt,
+    fmt: FormatOpt = "auto",
+    models: ModelsOpt = None,
+    k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 10,20.")] = "10,20",
+    out: OutOpt = None,
+    markdown: MarkdownOpt = None,
+    params: ParamsOpt = None,
+    grid: GridOpt = None,
+    no_tune: NoTuneOpt = False,
+    on_bad_rows: BadRowsOpt = "error",
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol",
+            help="leave-one-out (default) | cold-items | cold-users | ml100k-folds "
+            "(--data is then the MovieLens-100K folder with the official u1..u5 folds).",
+        ),
+    ] = PROTOCOLS[0],
+    cold_fraction: Annotated[
+        float,
+        typer.Option(
+            "--cold-fraction",
+            help="cold-items / cold-users: share of the items / users held out for test "
+            "(and, of the rest, for validation).",
+        ),
+    ] = 0.1,
+    random_state: Annotated[
+        int, typer.Option("--random-state", help="Seed of the cold-start draws.")
+    ] = 42,
+) -> None:
+    """Benchmark models: tune on validation, refit, report test (leave-one-out by default)."""
+    if protocol not in PROTOCOLS:
+        raise typer.BadParameter(
+            f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}",
+            param_hint="--protocol",
+        )
+    if protocol in ("cold-items", "cold-users") and not 0.0 < cold_fraction < 1.0:
+        raise typer.BadParameter(
+            f"must be in (0, 1), got {cold_fraction}", param_hint="--cold-fraction"
+        )
+    # The rating track also knows its bias baseline and least-squares blend.
+    extra = ("baseline", "blend") if protocol == "ml100k-folds" else ()
+    model_names = _parse_models(models, extra) if models is not None else None
+    fixed = _parse_json(params, "--params") if params else {}
+    grids = _parse_json(grid, "--grid") if grid else None
+    if protocol == "ml100k-folds":
+        _benchmark_rating_folds(data, model_names, not no_tune, fixed, grids, out, markdown)
+        return
+    names = model_names or _parse_models(DEFAULT_BENCHMARK_MODELS)
+    ks = _parse_ks(k)
+    dataset = _load_dataset(data, fmt, on_bad_rows)
+    if protocol == "leave-one-out":
+        from digirec.evaluation.benchmark import run_benchmark, to_markdown
+
+        document = run_benchmark(
+            dataset, names, ks=ks, tune=not no_tune, params=fixed, grids=grids, progress=_say
+        )
+        table = to_markdown(document)
+    else:
+        from digirec.evaluation.coldstart import (
+            cold_start_markdown,
+            run_cold_items,
+            run_cold_users,
+        )
+
+        runner = run_cold_items if protocol == "cold-items" else run_cold_users
+        document = runner(
+            dataset,
+            names,
+            fraction=cold_fraction,
+            random_state=random_state,
+            ks=ks,
+            tune=not no_tune,
+            params=fixed,
+            grids=grids,
+            progress=_say,
+        )
+        table = cold_start_markdown(document)
+    _write_outputs(document, table, out, markdown)
+
+
+def _benchmark_rating_folds(
+    data: str,
+    models: list[str] | None,
+    tune: bool,
+    params: Any,
+    grids: Any,
+    out: Path | None,
+    markdown: Path | None,
+) -> None:
+    """``--protocol ml100k-folds``: the rating protocol on the official MovieLens-100K folds."""
+    try:
+        # Imported here: the module is optional in this build, and importing it must not slow
+        # down (or break) every other command.
+        from digirec.evaluation.rating_folds import rating_folds_markdown, run_rating_folds
+    except ModuleNotFoundError as exc:
+        if exc.name != "digirec.evaluation.rating_folds":
+            raise
+        raise typer.BadParameter(
+            "ml100k-folds needs digirec.evaluation.rating_folds, which this version of digirec "
+            "does not include yet",
+            param_hint="--protocol",
+        ) from None
+    path = Path(data)
+    if not path.is_dir():
+        raise typer.BadParameter(
+            f"ml100k-folds needs the MovieLens-100K folder (with u1.base .. u5.test), got {data}",
+            param_hint="--data",
+        )
+    # An empty list lets the rating protocol choose its own default models.
+    document = run_rating_folds(
+        path, models or [], tune=tune, params=params, grids=grids, progress=_say
+    )
+    _write_outputs(document, rating_folds_markdown(document), out, markdown)
+
+
+@app.command("learning-curve")
+def learning_curve(
+    data: DataOpt,
+    fmt: FormatOpt = "auto",
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated model names.")
+    ] = "pop,ease",
+    fractions: Annotated[
+        str,
+        typer.Option(
+            "--fractions",
+            help="Shares of each user's training history to keep (most recent), each in (0, 1].",
+        ),
+    ] = "0.1,0.25,0.5,0.75,1.0",
+    out: OutOpt = None,
+    markdown: MarkdownOpt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the curve: .svg (the chart alone) or .html (the full digirec report).",
+        ),
+    ] = None,
+    params: ParamsOpt = None,
+    grid: GridOpt = None,
+    no_tune: NoTuneOpt = False,
+    on_bad_rows: BadRowsOpt = "error",
+) -> None:
+    """Learning curve: test NDCG@10 / Recall@10 as each user's training history grows."""
+    from digirec.evaluation.learning_curve import (
+        learning_curve_markdown,
+        learning_curve_svg,
+        parse_fractions,
+        run_learning_curve,
+    )
+
+    try:
+        shares = parse_fractions(fractions)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fractions") from None
+    if plot is not None and plot.suffix.lower() not in (".svg", ".html", ".htm"):
+        raise typer.BadParameter("must end in .svg or .html", param_hint="--plot")
+    names = _parse_models(models)
+    fixed = _parse_json(params, "--params") if params else {}
+    grids = _parse_json(grid, "--grid") if grid else None
+    dataset = _load_dataset(data, fmt, on_bad_rows)
+    document = run_learning_curve(
+        dataset,
+        names,
+        fractions=shares,
+        tune=not no_tune,
+        params=fixed,
+        grids=grids,
+        progress=_say,
+    )
+    _write_outputs(document, learning_curve_markdown(document), out, markdown)
+    if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        if plot.suffix.lower() == ".svg":
+            plot.write_text(learning_curve_svg(document), encoding="utf-8")
+        else:
+            from digirec.evaluation.report import ResultFile, render_report
+
+            page = render_report(
+                [ResultFile(name=f"{dataset.name}-learning-curve", document=document)],
+                title=f"digirec learning curve: {dataset.name}",
+            )
+            plot.write_text(page, encoding="utf-8")
+        _say(f"wrote {plot}")
 
 
 @app.command()

@@ -60,6 +60,16 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
         "n_threads": 1,
         "show_progress": False,
     },
+    "autorec": {"hidden": 64, "epochs": 30, "n_threads": 1, "show_progress": False},
+    "twotower": {
+        "dim": 16,
+        "hidden": 32,
+        "epochs": 20,
+        "lr": 0.01,
+        "batch_size": 256,
+        "n_threads": 1,
+        "show_progress": False,
+    },
 }
 
 #: Models that rank by global popularity only: they are checked against a numpy popularity count

@@ -139,3 +139,129 @@ def test_unknown_user_is_an_error(tmp_path: Path, users: str) -> None:
     result = runner.invoke(app, ["recommend", "--bundle", str(bundle), "--users", users])
     assert result.exit_code != 0
     assert "unknown user id" in str(result.exception)
+
+
+# ---------------------------------------------------------------------------------- protocols
+def test_benchmark_cold_items_protocol(tmp_path: Path) -> None:
+    data = write_shop(tmp_path)
+    out, md = tmp_path / "cold.json", tmp_path / "cold.md"
+    code, output = run(
+        "benchmark", "--data", str(data), "--protocol", "cold-items", "--models", "pop,ease",
+        "--no-tune", "--out", str(out), "--markdown", str(md),
+    )  # fmt: skip
+    assert code == 0, output
+    doc = json.loads(out.read_text())
+    assert doc["protocol"] == "cold-items" and doc["cold_fraction"] == 0.1
+    # 20 items: round(0.1 * 20) = 2 cold for test, round(0.1 * 18) = 2 for validation.
+    assert doc["split"]["n_cold_items"] == 2 and doc["split"]["n_valid_cold_items"] == 2
+    assert sum(doc["split"][k] for k in ("n_train", "n_valid", "n_test")) == 360
+    for result in doc["results"]:
+        sliced = result["cold_items"]
+        assert sliced["n_targets"] == doc["split"]["n_test"]
+        assert {"ndcg@10", "recall@10", "precision@10", "hit_rate@20"} <= set(sliced)
+        assert result["test"]["ndcg@10"] == sliced["ndcg@10"]
+    pop = next(r for r in doc["results"] if r["model"] == "pop")
+    assert pop["cold_items"]["recall@10"] == 0.0  # a cold item has no popularity
+    assert "#### Cold items" in md.read_text()
+
+
+def test_benchmark_cold_users_protocol(tmp_path: Path) -> None:
+    data = write_shop(tmp_path)
+    out = tmp_path / "cold.json"
+    code, output = run(
+        "benchmark", "--data", str(data), "--protocol", "cold-users", "--models", "pop,ease",
+        "--grid", '{"ease": {"lambda": [1, 50]}}', "--cold-fraction", "0.2", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, output
+    doc = json.loads(out.read_text())
+    assert doc["protocol"] == "cold-users" and doc["split"]["n_cold_users"] == 12
+    # 6 interactions per user: 5 given, the last one is the target.
+    assert doc["split"]["n_history"] == 60 and doc["split"]["n_targets"] == 12
+    ease = next(r for r in doc["results"] if r["model"] == "ease")
+    assert len(ease["tuning"]) == 2
+    assert ease["cold_users"]["n_users"] == 12
+    assert ease["cold_users_attributes"]["n_targets"] == 72
+    # Five items of the user's segment given: EASE finds the segment (1 in 14 by chance).
+    assert ease["cold_users"]["recall@10"] > 0.8
+    assert "attributes only" in output
+
+
+def test_benchmark_protocol_errors(tmp_path: Path) -> None:
+    data = write_shop(tmp_path)
+    code, output = run("benchmark", "--data", str(data), "--protocol", "cold-stuff")
+    assert code != 0 and "unknown protocol" in output and "cold-items" in output
+    code, output = run(
+        "benchmark", "--data", str(data), "--protocol", "cold-items", "--cold-fraction", "1.5"
+    )
+    assert code != 0 and "(0, 1)" in output
+
+
+def test_benchmark_ml100k_folds_is_wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    calls: list[dict[str, object]] = []
+
+    def run_rating_folds(data_dir: Path, models: list[str], **kwargs: object) -> dict[str, object]:
+        calls.append({"data_dir": data_dir, "models": list(models), **kwargs})
+        return {"protocol": "ml100k-folds", "results": []}
+
+    fake = types.ModuleType("digirec.evaluation.rating_folds")
+    fake.run_rating_folds = run_rating_folds  # type: ignore[attr-defined]
+    fake.rating_folds_markdown = lambda doc: "RATING FOLDS TABLE"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "digirec.evaluation.rating_folds", fake)
+    out = tmp_path / "folds.json"
+    code, output = run(
+        "benchmark", "--data", str(tmp_path), "--protocol", "ml100k-folds", "--out", str(out)
+    )
+    assert code == 0, output
+    assert "RATING FOLDS TABLE" in output
+    assert json.loads(out.read_text())["protocol"] == "ml100k-folds"
+    # No --models: the rating protocol picks its default; --models passes through.
+    assert calls[0]["models"] == [] and calls[0]["data_dir"] == tmp_path
+    assert calls[0]["tune"] is True
+    code, output = run(
+        "benchmark", "--data", str(tmp_path), "--protocol", "ml100k-folds", "--models", "mf",
+        "--no-tune", "--params", '{"mf": {"factors": 8}}',
+    )  # fmt: skip
+    assert code == 0, output
+    assert calls[1]["models"] == ["mf"] and calls[1]["tune"] is False
+    assert calls[1]["params"] == {"mf": {"factors": 8}}
+    # Without the module: a clear error, not a traceback.
+    monkeypatch.setitem(sys.modules, "digirec.evaluation.rating_folds", None)
+    code, output = run("benchmark", "--data", str(tmp_path), "--protocol", "ml100k-folds")
+    assert code != 0 and "rating_folds" in output
+
+
+def test_learning_curve_command(tmp_path: Path) -> None:
+    data = write_shop(tmp_path)
+    out, md, svg, page = (tmp_path / n for n in ("lc.json", "lc.md", "lc.svg", "lc.html"))
+    code, output = run(
+        "learning-curve", "--data", str(data), "--models", "pop,ease", "--fractions", "0.5,1",
+        "--params", '{"ease": {"lambda": 10}}', "--no-tune", "--out", str(out),
+        "--markdown", str(md), "--plot", str(svg),
+    )  # fmt: skip
+    assert code == 0, output
+    doc = json.loads(out.read_text())
+    assert doc["protocol"] == "learning-curve" and doc["fractions"] == [0.5, 1.0]
+    ease = doc["learning_curve"]["ease"]
+    # 60 users x 4 training events: ceil(0.5 * 4) = 2 kept, + 1 validation event each.
+    assert [p["interactions_per_user"] for p in ease] == [3.0, 5.0]
+    assert "#### ease" in md.read_text()
+    assert svg.read_text().startswith("<svg")
+    code, output = run(
+        "learning-curve", "--data", str(data), "--models", "pop", "--fractions", "1",
+        "--plot", str(page),
+    )  # fmt: skip
+    assert code == 0, output
+    assert "<polyline" in page.read_text() or "Learning curve" in page.read_text()
+    code, output = run("report", "--results", str(out), "--out", str(tmp_path / "r.html"))
+    assert code == 0, output
+    assert "Learning curve" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize("fractions", ["0,0.5", "0.5,1.2", "half"])
+def test_learning_curve_rejects_bad_fractions(tmp_path: Path, fractions: str) -> None:
+    data = write_shop(tmp_path)
+    code, output = run("learning-curve", "--data", str(data), "--fractions", fractions)
+    assert code != 0 and "--fractions" in output

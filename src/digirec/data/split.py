@@ -105,3 +105,95 @@ def random_split(
     test = u < test_fraction
     valid = (u >= test_fraction) & (u < test_fraction + valid_fraction)
     return SplitMasks(train=~(test | valid), valid=valid, test=test)
+
+
+@dataclass(frozen=True)
+class ColdSplit:
+    """Entities (items or users) held out of training, and the interaction rows they own.
+
+    Attributes
+    ----------
+    held_out:
+        Sorted internal indices (``item_idx`` or ``user_idx``) of the held-out entities.
+    mask:
+        Boolean mask over ``Dataset.interactions``: every row of a held-out entity (within the
+        rows that were eligible), so none of them can reach training.
+    """
+
+    held_out: NDArray[np.int64]
+    mask: NDArray[np.bool_]
+
+
+def cold_items(
+    dataset: Dataset,
+    fraction: float = 0.1,
+    random_state: int = 42,
+    *,
+    within: NDArray[np.bool_] | None = None,
+) -> ColdSplit:
+    """Hold out a random ``fraction`` of the items together with all their interactions.
+
+    Parameters
+    ----------
+    dataset:
+        The data set; its item index space is kept, so held-out items keep their catalogue rows.
+    fraction:
+        Share of the candidate items to hold out, in ``(0, 1)``; the count is
+        ``round(fraction * n_candidates)`` (halves round up), at least 1, and at least one
+        candidate always stays warm.
+    random_state:
+        Seed of the draw (the same seed gives the same items).
+    within:
+        Rows to draw from (e.g. the warm rows when building a validation split inside a
+        training part). Candidates are the items with at least one such row; the returned mask
+        only marks rows inside ``within``. ``None``: all rows.
+    """
+    return _cold_split(dataset.item_idx, dataset, fraction, random_state, within, "items")
+
+
+def cold_users(
+    dataset: Dataset,
+    fraction: float = 0.1,
+    random_state: int = 42,
+    *,
+    within: NDArray[np.bool_] | None = None,
+) -> ColdSplit:
+    """Hold out a random ``fraction`` of the users together with all their interactions.
+
+    The same rules as :func:`cold_items`, drawn over users: the held-out users stay in the user
+    map (with their attributes) but have no training row.
+    """
+    return _cold_split(dataset.user_idx, dataset, fraction, random_state, within, "users")
+
+
+def _cold_split(
+    entity_of_row: NDArray[np.int64],
+    dataset: Dataset,
+    fraction: float,
+    random_state: int,
+    within: NDArray[np.bool_] | None,
+    kind: str,
+) -> ColdSplit:
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the cold {kind} fraction must be in (0, 1), got {fraction}")
+    rows = (
+        np.ones(dataset.n_interactions, dtype=bool)
+        if within is None
+        else np.asarray(within, dtype=bool)
+    )
+    if rows.shape != (dataset.n_interactions,):
+        raise ValueError(f"within must have shape ({dataset.n_interactions},), got {rows.shape}")
+    # Candidates are entities that own at least one eligible row: holding out an entity without
+    # interactions would remove nothing and evaluate nothing.
+    candidates = np.unique(entity_of_row[rows])
+    # Round half up (Python's round() rounds 2.5 to 2), and never hold out nothing.
+    n_held = max(1, int(np.floor(fraction * len(candidates) + 0.5)))
+    if n_held >= len(candidates):
+        raise ValueError(
+            f"cannot hold out {n_held} of {len(candidates)} {kind}: "
+            f"no {kind} would stay in training"
+        )
+    rng = np.random.default_rng(random_state)
+    held_out = np.sort(rng.choice(candidates, size=n_held, replace=False)).astype(np.int64)
+    mask = rows & np.isin(entity_of_row, held_out)
+    return ColdSplit(held_out=held_out, mask=mask)

@@ -21,6 +21,8 @@ _MODELS: dict[str, str] = {
     "hybrid": "digirec.models.hybrid:HybridModel",
     "mf": "digirec.models.mf:MFModel",
     "sasrec": "digirec.models.sasrec:SASRecModel",
+    "autorec": "digirec.models.autorec:AutoRecModel",
+    "twotower": "digirec.models.twotower:TwoTowerModel",
 }
 
 
