@@ -57,7 +57,16 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 BAR_COLOUR = "#5b8db8"
 BEST_COLOUR = "#0b5394"
 _NUMERIC = re.compile(r"^[-+]?[\d,.]*\d[\d,.]*(e[-+]?\d+)?%?$|^–$")
-_X_KEYS = ("fraction", "train_fraction", "share", "n_interactions", "n_train", "n_users")
+# Interactions per user first: the learning curve's question is "how much data is enough?".
+_X_KEYS = (
+    "interactions_per_user",
+    "fraction",
+    "train_fraction",
+    "share",
+    "n_interactions",
+    "n_train",
+    "n_users",
+)
 _X_KEYS_MORE = ("epoch", "step", "size", "x")
 
 #: The stylesheet of the standalone report (the dashboard uses static/site.css instead).
@@ -870,6 +879,9 @@ def _benchmark_section(file: ResultFile, level: int) -> str:
     parts.append(_brand_section(names, results, cid))
     parts.append(_slice_section(doc, "cold_items", "Cold-start items", cid))
     parts.append(_slice_section(doc, "cold_users", "Cold-start users", cid))
+    parts.append(
+        _slice_section(doc, "cold_users_attributes", "Cold-start users, attributes only", cid)
+    )
     parts.append(_learning_curve_section(doc, cid))
     parts.append(_fit_section(names, results, cid))
     all_metrics = [*accuracy, *beyond, *other]
