@@ -265,3 +265,27 @@ def test_learning_curve_rejects_bad_fractions(tmp_path: Path, fractions: str) ->
     data = write_shop(tmp_path)
     code, output = run("learning-curve", "--data", str(data), "--fractions", fractions)
     assert code != 0 and "--fractions" in output
+
+
+def test_train_tune_chooses_on_validation_and_refits_on_everything(tmp_path: Path) -> None:
+    from digirec.artifacts import load_bundle
+    from digirec.data.dataset import Dataset
+    from digirec.data.load import load_data
+    from digirec.data.split import leave_one_out
+    from digirec.training.tuning import grid_search
+
+    data = write_shop(tmp_path)
+    bundle = tmp_path / "tuned"
+    code, output = run(
+        "train", "--data", str(data), "--model", "ease", "--tune", "--out", str(bundle)
+    )
+    assert code == 0, output
+    assert "chose" in output
+    # The same search done by hand picks the same lambda...
+    dataset = Dataset.from_raw(load_data(data))
+    masks = leave_one_out(dataset)
+    search = grid_search("ease", dataset.subset(masks.train), dataset.subset(masks.valid))
+    model = load_bundle(bundle).model
+    assert model.get_config()["lambda"] == search.best.params["lambda"]
+    # ... and the bundle's model has seen every interaction, test events included.
+    assert model.seen_.nnz == dataset.n_interactions
