@@ -63,7 +63,6 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "autorec": {"hidden": 64, "epochs": 30, "n_threads": 1, "show_progress": False},
     "twotower": {
         "dim": 16,
-        "hidden": 32,
         "epochs": 20,
         "lr": 0.01,
         "batch_size": 256,

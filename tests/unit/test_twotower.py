@@ -30,7 +30,6 @@ K = 20
 #: Small, fast settings for the synthetic shop (a few seconds per fit on one thread).
 SHOP_FAST = {
     "dim": 32,
-    "hidden": 64,
     "epochs": 8,
     "lr": 3e-3,
     "batch_size": 256,
@@ -84,12 +83,12 @@ def test_shapes_and_masks() -> None:
         dropout=0.0,
     ).eval()
     items = net.item_vectors(torch.arange(6), torch.ones(6, dtype=torch.bool))
-    assert items.shape == (6, 8)
+    assert items.shape == (6, 9)  # 8 dimensions and the item bias
     pooled, has = net.pool_history(items, torch.tensor([[PAD, PAD], [PAD, 2], [1, 4]]))
     assert has.tolist() == [False, True, True]
     torch.testing.assert_close(pooled[0], torch.zeros(8))
-    torch.testing.assert_close(pooled[1], items[2])
-    torch.testing.assert_close(pooled[2], (items[1] + items[4]) / 2)
+    torch.testing.assert_close(pooled[1], items[2, :-1])
+    torch.testing.assert_close(pooled[2], (items[1, :-1] + items[4, :-1]) / 2)
     on = torch.ones(3, dtype=torch.bool)
     users = net.user_vectors(
         torch.arange(3),
@@ -100,6 +99,9 @@ def test_shapes_and_masks() -> None:
         history_keep=has,
     )
     assert users.shape == (3, 8) and net.scores(users, items).shape == (3, 6)
+    torch.testing.assert_close(
+        net.scores(users, items)[:, 4], net.pair_scores(users, items[[4, 4, 4]])
+    )
     # A dropped id does not matter: changing the embedding changes nothing.
     off = torch.zeros(6, dtype=torch.bool)
     before = net.item_vectors(torch.arange(6), off)
@@ -193,14 +195,14 @@ def test_sampled_loss_is_log_q_corrected() -> None:
         q = counts[batch["items"].numpy()] / counts.sum()
         log_q = np.log(4 * q)
         total = 0.0
+
+        def score(row: int, item: int) -> float:
+            return float(users[row] @ items[item, :-1] + items[item, -1]) - log_q[item]
+
         for row in range(len(users)):
             t = int(batch["targets"][row])
-            logits = [float(users[row] @ items[t]) - log_q[t]]
-            logits += [
-                float(users[row] @ items[n]) - log_q[n]
-                for n in batch["negatives"].tolist()
-                if n != t
-            ]
+            negatives = [n for n in batch["negatives"].tolist() if n != t]
+            logits = [score(row, t)] + [score(row, n) for n in negatives]
             total += -logits[0] + float(np.log(np.exp(logits).sum()))
     assert float(loss) == pytest.approx(total / len(users), rel=1e-5)
 

@@ -2,8 +2,9 @@
 
 The network (:mod:`digirec.models.neural.twotower`) has an **item tower** reading the item id
 and its catalogue content, and a **user tower** reading the user id, given attributes, the
-behavioural profile and the pooled item-tower vectors of the user's recent items. Scores are
-dot products (or cosines) divided by a temperature.
+behavioural profile and the pooled item-tower vectors of the user's recent items. A score is
+the cosine (or dot product) of the two towers divided by a temperature, plus an item bias the
+item tower also outputs (popularity, learnt from content for cold items).
 
 Inputs
 ------
@@ -33,7 +34,8 @@ profile and history, which are empty) for users without training interactions. T
 prepares the towers for that:
 
 - **id dropout**: each batch zeroes a random ``id_dropout`` share of the item ids and of the
-  users' ids, so the content path alone must rank items, and the feature path alone users;
+  users' ids, so the content path alone must rank items, and the feature path alone users
+  (item ids are never dropped when there is no item content: nothing else could score them);
 - **cold-user examples**: a ``cold_user_rate`` share of the examples show the user by
   attributes only (no id, profile or history) -- what ``recommend`` sees for a new user with a
   registration record;
@@ -47,7 +49,9 @@ Training examples
 -----------------
 Every training interaction is a target; the history of that example is the user's items
 *before* it (at most ``history_len``), so the tower learns to predict the next item from the
-past and never sees the target in its own input. Loss: a full softmax over all items with
+past and never sees the target in its own input (the behavioural profile does summarise all
+training events, the target's brand / category share included: a small, deliberate leak that
+keeps the profile a plain ``build_profiles`` output). Loss: a full softmax over all items with
 training interactions (``loss="full"``), or a sampled softmax (``loss="sampled"``) with
 ``n_negatives`` shared negatives drawn from the training item frequencies and the log-Q
 correction (every logit minus the log of its expected sample count; Bengio & Senécal 2008,
@@ -99,7 +103,12 @@ class TwoTowerConfig(NeuralConfig):
     dim:
         Width of id embeddings, feature projections and tower outputs.
     hidden, n_layers, dropout:
-        Hidden width, number of hidden layers (0: linear towers) and dropout of each tower.
+        Hidden width, number of hidden layers and dropout of each tower. The default 0 gives
+        linear towers over the concatenated inputs (LightFM-like): on MovieLens-100K they
+        ranked cold items better than one hidden layer (Recall@20 0.41 vs 0.36 among the
+        held-out items) at a slightly lower warm NDCG@10, and they escape the
+        popularity-only start far sooner on data without content. ``hidden`` and ``dropout``
+        apply only with ``n_layers >= 1``.
     id_dropout:
         Share of item ids and user ids zeroed in each training batch (cold-start training).
     cold_user_rate:
@@ -126,9 +135,11 @@ class TwoTowerConfig(NeuralConfig):
     n_negatives:
         Shared negatives per batch of the sampled softmax.
     temperature:
-        Scores are divided by it.
+        Scores are divided by it (with cosine scores, 0.05-0.2 works; 1.0 for dot products).
     normalize:
-        Cosine instead of dot-product scores (use a temperature around 0.05-0.2 with it).
+        Cosine scores (default) instead of dot products. On MovieLens-100K and Office the
+        cosine with temperature 0.1 gave the best warm validation NDCG@10 and cold-start
+        recall within noise of the best, so it is the default.
     lr, weight_decay, batch_size, epochs, patience, eval_every:
         Adam on batches of ``batch_size`` (user, next item) examples; early stopping on
         validation NDCG@10.
@@ -138,16 +149,16 @@ class TwoTowerConfig(NeuralConfig):
 
     dim: int = Field(64, ge=1, description="Embedding and tower output width.")
     hidden: int = Field(128, ge=1, description="Hidden width of each tower's MLP.")
-    n_layers: int = Field(1, ge=0, description="Hidden layers per tower (0: linear).")
+    n_layers: int = Field(0, ge=0, description="Hidden layers per tower (0: linear).")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout inside the towers.")
     id_dropout: float = Field(
         0.5, ge=0.0, lt=1.0, description="Share of ids zeroed per batch (cold-start training)."
     )
     cold_user_rate: float = Field(
-        0.1, ge=0.0, lt=1.0, description="Share of examples showing the user by attributes only."
+        0.2, ge=0.0, lt=1.0, description="Share of examples showing the user by attributes only."
     )
     history_only_rate: float = Field(
-        0.1, ge=0.0, lt=1.0, description="Share of examples showing the user by history only."
+        0.2, ge=0.0, lt=1.0, description="Share of examples showing the user by history only."
     )
     history_len: int = Field(20, ge=1, description="Recent items pooled into the user tower.")
     use_catalog: bool = Field(True, description="Use dataset.items as item content.")
@@ -164,8 +175,8 @@ class TwoTowerConfig(NeuralConfig):
         "full", description="Full softmax or sampled softmax with log-Q correction."
     )
     n_negatives: int = Field(1024, ge=1, description="Sampled-softmax negatives per batch.")
-    temperature: float = Field(1.0, gt=0.0, description="Scores are divided by it.")
-    normalize: bool = Field(False, description="Cosine instead of dot-product scores.")
+    temperature: float = Field(0.1, gt=0.0, description="Scores are divided by it.")
+    normalize: bool = Field(True, description="Cosine instead of dot-product scores.")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
     batch_size: int = Field(512, ge=1, description="Examples per optimiser step.")
     epochs: int = Field(50, ge=1, description="Maximum epochs (exact count without validation).")
@@ -384,8 +395,8 @@ class TwoTowerModel(Recommender):
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
         return cosine_rows(self.item_vectors(), item_idx)
 
-    def item_vectors(self) -> FloatMatrix:
-        """The ``(n_items, dim)`` item-tower outputs used for scoring (float32)."""
+    def _item_outputs(self) -> FloatMatrix:
+        """Item-tower outputs ``(n_items, dim + 1)`` as numpy: vectors, then the bias column."""
         import torch
 
         from digirec.training.trainer import torch_threads
@@ -395,10 +406,22 @@ class TwoTowerModel(Recommender):
         self.net_.eval()
         try:
             with torch_threads(self.config.n_threads), torch.inference_mode():
-                vectors = self._item_vectors_t().float().cpu().numpy()
+                outputs = self._item_vectors_t().float().cpu().numpy()
         finally:
             self.net_.train(was_training)
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        return np.ascontiguousarray(outputs, dtype=np.float32)
+
+    def item_vectors(self) -> FloatMatrix:
+        """The ``(n_items, dim)`` item vectors used for scoring (unit rows when ``normalize``).
+
+        A user's score of item ``i`` is ``user · item_vectors()[i] / temperature +
+        item_bias()[i]``; items without training interactions are embedded from content only.
+        """
+        return np.ascontiguousarray(self._item_outputs()[:, :-1])
+
+    def item_bias(self) -> NDArray[np.float32]:
+        """The ``(n_items,)`` item biases added to every user's scores (popularity by content)."""
+        return np.ascontiguousarray(self._item_outputs()[:, -1])
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> dict[str, NDArray[Any]]:

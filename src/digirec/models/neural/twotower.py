@@ -4,22 +4,27 @@ Network
 -------
 ::
 
-    item tower   v_i = MLP_I([ e_i·k_i ;  W_c·x_i ;  k_i ])
+    item tower   (v_i, b_i) = MLP_I([ e_i·k_i ;  W_c·x_i ;  k_i ])
     user tower   u   = MLP_U([ e_u·k_u ;  W_a·a_u·k_a ;  W_p·p_u·k_p ;  h̄_u ;  k_u, k_a, k_p, k_h ])
-    score        s(u, i) = ⟨u, v_i⟩ / τ        (cosine / τ when ``normalize``)
+    score        s(u, i) = ⟨u, v_i⟩ / τ + b_i        (cosine of u and v_i when ``normalize``)
 
 - ``e_i`` / ``e_u``: id embeddings; ``k_i`` / ``k_u`` in {0, 1} say whether the id is used.
   Training zeroes a random share of them (id dropout) and scoring zeroes them for ids the model
   never saw in training, so the content / feature paths learn to stand on their own: this is
   what lets a cold item be scored from its catalogue row alone.
 - ``x_i``: the item's content row (catalogue multi-hot, price bands, specs, text and image
-  vectors) as one sparse row; ``W_c·x_i`` is a sparse linear map (an ``EmbeddingBag`` summing
-  feature embeddings weighted by the feature values).
+  vectors) as one sparse row; ``W_c·x_i`` is a linear map (an ``EmbeddingBag`` summing feature
+  embeddings weighted by the feature values, or a dense product for small catalogues).
 - ``a_u``: given user attributes (age, gender, occupation ...); ``p_u``: the behavioural
   profile (brand / category / price-band affinities, activity, recency); both sparse rows with
   their own keep flag ``k_a`` / ``k_p``.
-- ``h̄_u``: the mean of the item-tower outputs of the user's recent items (``k_h = 0`` for an
+- ``b_i``: a scalar item bias from the same tower (content-based for cold items). It carries
+  popularity, which a cosine cannot: without it the cosine model spends its directions on
+  popularity (every vector drifts towards one "popular" direction) and, on data without
+  content, can sit on a popularity-only plateau for many epochs.
+- ``h̄_u``: the mean of the item vectors ``v`` of the user's recent items (``k_h = 0`` for an
   empty history). Sharing the item tower means items in a history need no id either.
+- ``MLP``: ``n_layers`` hidden ReLU layers, or a single linear map when ``n_layers == 0``.
 - The keep flags are also inputs, so the tower knows which evidence it was given (id only,
   attributes only, history only ...) instead of reading zeros as "average user".
 
@@ -160,7 +165,7 @@ class TwoTower(nn.Module):
         user_profile: CSR | None = None,
         dim: int = 64,
         hidden: int = 128,
-        n_layers: int = 1,
+        n_layers: int = 0,
         dropout: float = 0.1,
         temperature: float = 1.0,
         normalize: bool = False,
@@ -190,7 +195,8 @@ class TwoTower(nn.Module):
         n_user_in = dim * 2 + 4
         n_user_in += dim if self.user_attributes is not None else 0
         n_user_in += dim if self.user_profile is not None else 0
-        self.item_mlp = mlp(n_item_in, hidden, dim, n_layers, dropout)
+        # One more output than dim: the item bias b_i.
+        self.item_mlp = mlp(n_item_in, hidden, dim + 1, n_layers, dropout)
         self.user_mlp = mlp(n_user_in, hidden, dim, n_layers, dropout)
         for module in self.modules():
             if isinstance(module, nn.Linear):
@@ -199,23 +205,31 @@ class TwoTower(nn.Module):
 
     # ------------------------------------------------------------------ towers
     def item_vectors(self, items: torch.Tensor, id_keep: torch.Tensor) -> torch.Tensor:
-        """Item-tower outputs ``(len(items), dim)``; ``id_keep`` (bool) says which ids count."""
+        """Item-tower outputs ``(len(items), dim + 1)``: the vector ``v_i``, then the bias ``b_i``.
+
+        ``id_keep`` (bool) says which item ids count.
+        """
         keep = id_keep.to(self.item_id.weight.dtype)[:, None]
         parts = [self.item_id(items) * keep]
         if self.item_content is not None:
             parts.append(self.item_content(items))
         parts.append(keep)
         out: torch.Tensor = self.item_mlp(torch.cat(parts, dim=-1))
-        return F.normalize(out, dim=-1) if self.normalize else out
+        if not self.normalize:
+            return out
+        return torch.cat([F.normalize(out[:, :-1], dim=-1), out[:, -1:]], dim=-1)
 
     @staticmethod
     def pool_history(
-        vectors: torch.Tensor, history: torch.Tensor
+        items: torch.Tensor, history: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean of ``vectors[history]`` per row, ignoring :data:`PAD`; and whether a row had any.
+        """Mean item vector of ``items[history]`` per row, ignoring :data:`PAD`; and whether a
+        row had any item.
 
-        ``history`` is ``(B, L)`` of row indices into ``vectors`` (``PAD`` = none).
+        ``items`` are :meth:`item_vectors` outputs (the bias column is left out); ``history`` is
+        ``(B, L)`` of row indices into ``items`` (``PAD`` = none).
         """
+        vectors = items[:, :-1]
         real = history != PAD
         gathered = vectors[history.clamp(min=0)] * real[..., None].to(vectors.dtype)
         counts = real.sum(dim=1)
@@ -242,6 +256,11 @@ class TwoTower(nn.Module):
             ``(B,)`` bool: which evidence each row may use.
         history:
             ``(B, dim)`` pooled history vectors (:meth:`pool_history`).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, dim)``, unit rows when ``normalize``.
         """
         dtype = self.user_id.weight.dtype
 
@@ -265,9 +284,9 @@ class TwoTower(nn.Module):
 
     # ------------------------------------------------------------------ scores
     def scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Every user against every item: ``(B, dim) x (N, dim) -> (B, N)``."""
-        return users @ items.T / self.temperature
+        """Every user against every item: ``(B, dim) x (N, dim + 1) -> (B, N)``."""
+        return users @ items[:, :-1].T / self.temperature + items[:, -1][None, :]
 
     def pair_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Row-wise scores of aligned ``(B, dim)`` user and item vectors: ``(B,)``."""
-        return (users * items).sum(dim=-1) / self.temperature
+        """Row-wise scores of aligned user ``(B, dim)`` and item ``(B, dim + 1)`` outputs."""
+        return (users * items[:, :-1]).sum(dim=-1) / self.temperature + items[:, -1]
