@@ -60,7 +60,7 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
         "n_threads": 1,
         "show_progress": False,
     },
-    "autorec": {"hidden": 64, "epochs": 30, "n_threads": 1, "show_progress": False},
+    "autorec": {"n_threads": 1, "show_progress": False},
     "twotower": {
         "dim": 16,
         "epochs": 20,
