@@ -85,7 +85,8 @@ def test_no_acknowledged_event_is_lost_on_sigkill(
         assert len(recs.json()["items"]) == 10
 
         def burst() -> None:
-            with httpx.Client(base_url=base, headers=AUTH, timeout=10) as http:
+            # Generous: on a loaded machine one fsync-ed batch can take seconds.
+            with httpx.Client(base_url=base, headers=AUTH, timeout=60) as http:
                 for batch in range(10_000):  # bounded; ends when the server dies
                     stamps = [1_780_000_000.0 + batch * 10 + j for j in range(5)]
                     events = [
