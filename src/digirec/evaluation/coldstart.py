@@ -175,12 +175,13 @@ def run_cold_items(
             base_params=base,
             ks=ks,
             on_trial=_trial_reporter(name, grid_size(grid), say),
+            keep_best_model=True,
         )
         best = search.best
+        assert search.best_model is not None
         say(f"[{name}] refit on all warm items with {best.params}")
-        model = create_model(name, best.params)
         start = time.perf_counter()
-        model.fit(warm_data)
+        model = search.best_model.refit(warm_data)
         fit_seconds = time.perf_counter() - start
         metrics = evaluate_model(
             model, test, ks=ks, train=warm_data, item_categories=item_categories

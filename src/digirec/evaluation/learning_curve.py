@@ -29,7 +29,6 @@ from digirec import __version__
 from digirec.data.dataset import Dataset
 from digirec.data.split import leave_one_out, position_in_user
 from digirec.evaluation.evaluate import evaluate_model
-from digirec.models.registry import create_model
 from digirec.training.tuning import TUNING_GRIDS, TUNING_METRIC, grid_search, grid_size
 
 __all__ = [
@@ -168,11 +167,14 @@ def run_learning_curve(
             train_f = dataset.subset(kept[fraction])
             fit_mask = kept[fraction] | masks.valid
             fit_data = dataset.subset(fit_mask)
-            search = grid_search(name, train_f, valid, grid=grid, base_params=base, ks=ks)
+            search = grid_search(
+                name, train_f, valid, grid=grid, base_params=base, ks=ks, keep_best_model=True
+            )
             best = search.best
-            model = create_model(name, best.params)
+            assert search.best_model is not None
             start = time.perf_counter()
-            model.fit(fit_data)
+            # The benchmark's refit (a fresh fit, or SASRec's validated weights on new input).
+            model = search.best_model.refit(fit_data)
             fit_seconds = time.perf_counter() - start
             metrics = evaluate_model(
                 model, test, ks=ks, train=fit_data, item_categories=item_categories
