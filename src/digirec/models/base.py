@@ -127,10 +127,9 @@ class Recommender(ABC):
         """This model's validated setting, trained on ``dataset`` (the benchmark's final refit).
 
         The default trains a fresh model from :meth:`get_config` -- the resolved parameters,
-        e.g. a tuned lambda -- without a validation set. Models whose learned weights do not
-        depend on the newest interactions the way their inputs do (sequential models reading a
-        user's latest items) override it to keep the validated weights and read ``dataset`` as
-        input only; see :meth:`digirec.models.sasrec.SASRecModel.refit`.
+        e.g. a tuned lambda -- without a validation set. Sequential models, which read a user's
+        latest items as input at scoring time, override it to keep the validated weights and
+        take ``dataset`` as input only; see :meth:`digirec.models.sasrec.SASRecModel.refit`.
         """
         self._check_fitted()
         return type(self)(self.get_config()).fit(dataset)
