@@ -61,16 +61,8 @@ from digirec.data.split import (
     leave_one_out,
     position_in_user,
 )
-from digirec.evaluation.beyond import (
-    average_recommended_popularity,
-    catalog_coverage,
-    gini_exposure,
-    intra_list_diversity,
-    item_popularity,
-    novelty,
-)
-from digirec.evaluation.evaluate import evaluate_model
-from digirec.evaluation.metrics import PAD, compute_ranking_metrics
+from digirec.evaluation.evaluate import evaluate_model, metrics_of_recommendations
+from digirec.evaluation.metrics import PAD
 from digirec.models.base import Recommender
 from digirec.models.registry import create_model
 from digirec.training.tuning import (
@@ -454,19 +446,9 @@ def _metrics(
 ) -> dict[str, float]:
     """The metric set of :func:`~digirec.evaluation.evaluate.evaluate_model` for a given
     ``reco`` (the same keys, so slices and the main table line up)."""
-    results = compute_ranking_metrics(reco, truth, ks=tuple(ks))
-    pop = item_popularity(train.user_item_matrix(binary=True)) if train is not None else None
-    for k in ks:
-        results[f"coverage@{k}"] = float(catalog_coverage(reco, n_items, k))
-        results[f"gini@{k}"] = float(gini_exposure(reco, n_items, k))
-        if train is not None and pop is not None:
-            results[f"novelty@{k}"] = float(np.nanmean(novelty(reco, pop, train.n_users, k)))
-            results[f"arp@{k}"] = float(np.nanmean(average_recommended_popularity(reco, pop, k)))
-        if item_categories is not None:
-            div = intra_list_diversity(reco, k, item_categories=item_categories)
-            results[f"diversity@{k}"] = float(np.nanmean(div))
-    results["n_users_evaluated"] = float(reco.shape[0])
-    return results
+    return metrics_of_recommendations(
+        reco, truth, ks=ks, n_items=n_items, train=train, item_categories=item_categories
+    )
 
 
 # ====================================================================== shared helpers

@@ -60,9 +60,24 @@ def evaluate_model(
     users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int64)
     max_k = max(ks)
     reco, _ = model.recommend_idx(users, max_k, batch_size=batch_size)
-    truth_rows = truth[users]
+    return metrics_of_recommendations(
+        reco, truth[users], ks=ks, n_items=holdout.n_items, train=train,
+        item_categories=item_categories,
+    )  # fmt: skip
+
+
+def metrics_of_recommendations(
+    reco: NDArray[np.int64],
+    truth_rows: sp.csr_matrix,
+    *,
+    ks: Sequence[int],
+    n_items: int,
+    train: Dataset | None = None,
+    item_categories: NDArray[np.int64] | None = None,
+) -> dict[str, float]:
+    """Accuracy and beyond-accuracy metrics of ranked lists ``reco`` (one row per user) against
+    the matching rows of the relevance matrix -- the metric set of :func:`evaluate_model`."""
     results = compute_ranking_metrics(reco, truth_rows, ks=tuple(ks))
-    n_items = holdout.n_items
     # Built once, not per cut-off: it needs the whole training matrix.
     pop = item_popularity(train.user_item_matrix(binary=True)) if train is not None else None
     for k in ks:
@@ -74,5 +89,5 @@ def evaluate_model(
         if item_categories is not None:
             div = intra_list_diversity(reco, k, item_categories=item_categories)
             results[f"diversity@{k}"] = float(np.nanmean(div))
-    results["n_users_evaluated"] = float(len(users))
+    results["n_users_evaluated"] = float(reco.shape[0])
     return results
