@@ -49,6 +49,27 @@ class HistoryMatrix(sp.csr_matrix):  # type: ignore[misc]
     ordered: list[IdxArray] | None = None
 
 
+def ordered_history_rows(histories: sp.csr_matrix) -> list[IdxArray]:
+    """The chronological item lists behind a history matrix (column order when unknown).
+
+    The public ``recommend_from_history`` passes a :class:`HistoryMatrix` whose ``ordered``
+    lists keep the order; they are used only when they describe exactly this matrix. Sequence
+    models (SASRec, the two-tower history pool) read their input through this.
+    """
+    ordered = getattr(histories, "ordered", None)
+    csr = sp.csr_matrix(histories)
+    rows = [csr.indices[csr.indptr[r] : csr.indptr[r + 1]] for r in range(csr.shape[0])]
+    if (
+        ordered is not None
+        and len(ordered) == len(rows)
+        and all(
+            np.array_equal(np.unique(o), np.sort(r)) for o, r in zip(ordered, rows, strict=True)
+        )
+    ):
+        return [np.asarray(o, dtype=np.int64) for o in ordered]
+    return [np.asarray(r, dtype=np.int64) for r in rows]
+
+
 class ModelConfig(BaseModel):
     """Base of every model configuration: strict (unknown keys rejected) and seeded."""
 

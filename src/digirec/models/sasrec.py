@@ -36,7 +36,13 @@ from pydantic import Field
 from digirec.data.dataset import Dataset
 from digirec.data.sequences import user_sequences
 from digirec.models.als import cosine_rows
-from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
+from digirec.models.base import (
+    FloatMatrix,
+    IdxArray,
+    ModelConfig,
+    Recommender,
+    ordered_history_rows,
+)
 from digirec.training.trainer import NeuralConfig, TrainHistory, with_best_epochs
 
 if TYPE_CHECKING:
@@ -204,7 +210,7 @@ class SASRecModel(Recommender):
         return self.score_sequences(self.user_seqs_[user_idx])
 
     def _score_histories(self, histories: sp.csr_matrix) -> FloatMatrix:
-        ordered = _ordered_rows(histories, getattr(histories, "ordered", None))
+        ordered = ordered_history_rows(histories)
         return self.score_sequences(right_aligned(ordered, self.config.max_len))
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
@@ -313,24 +319,3 @@ def next_item_examples(
     targets[rows[is_target], max_len - 1 - from_end[is_target]] = items[is_target] + 1
     kept = lengths >= 2
     return inputs[kept], targets[kept], np.minimum(lengths[kept] - 1, max_len)
-
-
-def _ordered_rows(histories: sp.csr_matrix, ordered: list[IdxArray] | None) -> list[IdxArray]:
-    """The chronological histories behind a history matrix.
-
-    The public ``recommend_from_history`` passes a ``HistoryMatrix`` whose ``ordered`` holds
-    the item lists in order (base ``_history_matrix``); they are used when they describe this
-    matrix. Otherwise (a matrix from elsewhere) the order is unknown and the
-    column order is used.
-    """
-    csr = sp.csr_matrix(histories)
-    rows = [csr.indices[csr.indptr[r] : csr.indptr[r + 1]] for r in range(csr.shape[0])]
-    if (
-        ordered is not None
-        and len(ordered) == len(rows)
-        and all(
-            np.array_equal(np.unique(o), np.sort(r)) for o, r in zip(ordered, rows, strict=True)
-        )
-    ):
-        return [np.asarray(o, dtype=np.int64) for o in ordered]
-    return [np.asarray(r, dtype=np.int64) for r in rows]

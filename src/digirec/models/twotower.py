@@ -75,7 +75,13 @@ from digirec.data.sequences import user_sequences
 from digirec.exceptions import ConfigError
 from digirec.features.text import DEFAULT_TEXT_FIELDS
 from digirec.models.als import cosine_rows
-from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
+from digirec.models.base import (
+    FloatMatrix,
+    IdxArray,
+    ModelConfig,
+    Recommender,
+    ordered_history_rows,
+)
 from digirec.training.trainer import NeuralConfig, TrainHistory, with_best_epochs
 
 if TYPE_CHECKING:
@@ -381,7 +387,7 @@ class TwoTowerModel(Recommender):
         )
 
     def _score_histories(self, histories: sp.csr_matrix) -> FloatMatrix:
-        ordered = _ordered_rows(histories, getattr(histories, "ordered", None))
+        ordered = ordered_history_rows(histories)
         n_rows = len(ordered)
         # Nothing but the items is known: every user-specific input is switched off (the user
         # index 0 is only a placeholder for the masked lookups).
@@ -736,25 +742,6 @@ def last_items(sequences: Sequence[NDArray[np.int64]], n: int) -> NDArray[np.int
         if len(tail):
             out[row, n - len(tail) :] = tail
     return out
-
-
-def _ordered_rows(histories: sp.csr_matrix, ordered: list[IdxArray] | None) -> list[IdxArray]:
-    """The chronological histories behind a history matrix (column order when unknown).
-
-    ``recommend_from_history`` passes a ``HistoryMatrix`` whose ``ordered`` lists keep the
-    order; they are used only when they describe exactly this matrix.
-    """
-    csr = sp.csr_matrix(histories)
-    rows = [csr.indices[csr.indptr[r] : csr.indptr[r + 1]] for r in range(csr.shape[0])]
-    if (
-        ordered is not None
-        and len(ordered) == len(rows)
-        and all(
-            np.array_equal(np.unique(o), np.sort(r)) for o, r in zip(ordered, rows, strict=True)
-        )
-    ):
-        return [np.asarray(o, dtype=np.int64) for o in ordered]
-    return [np.asarray(r, dtype=np.int64) for r in rows]
 
 
 def _csr_tensors(
