@@ -1,0 +1,5 @@
+"""``python -m digirec.cli``."""
+
+from digirec.cli import main
+
+main()

@@ -1,0 +1,218 @@
+"""``digirec benchmark`` and ``digirec learning-curve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from digirec.cli.app import app
+from digirec.cli.common import (
+    DEFAULT_BENCHMARK_MODELS,
+    PROTOCOLS,
+    BadRowsOpt,
+    DataOpt,
+    FormatOpt,
+    GridOpt,
+    MarkdownOpt,
+    ModelsOpt,
+    NoTuneOpt,
+    OutOpt,
+    ParamsOpt,
+    load_dataset,
+    parse_json,
+    parse_ks,
+    parse_models,
+    say,
+    write_outputs,
+)
+
+
+@app.command()
+def benchmark(
+    data: DataOpt,
+    fmt: FormatOpt = "auto",
+    models: ModelsOpt = None,
+    k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 10,20.")] = "10,20",
+    out: OutOpt = None,
+    markdown: MarkdownOpt = None,
+    params: ParamsOpt = None,
+    grid: GridOpt = None,
+    no_tune: NoTuneOpt = False,
+    on_bad_rows: BadRowsOpt = "error",
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol",
+            help="leave-one-out (default) | cold-items | cold-users | ml100k-folds "
+            "(--data is then the MovieLens-100K folder with the official u1..u5 folds).",
+        ),
+    ] = PROTOCOLS[0],
+    cold_fraction: Annotated[
+        float,
+        typer.Option(
+            "--cold-fraction",
+            help="cold-items / cold-users: share of the items / users held out for test "
+            "(and, of the rest, for validation).",
+        ),
+    ] = 0.1,
+    random_state: Annotated[
+        int, typer.Option("--random-state", help="Seed of the cold-start draws.")
+    ] = 42,
+) -> None:
+    """Benchmark models: tune on validation, refit, report test (leave-one-out by default)."""
+    if protocol not in PROTOCOLS:
+        raise typer.BadParameter(
+            f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}",
+            param_hint="--protocol",
+        )
+    if protocol in ("cold-items", "cold-users") and not 0.0 < cold_fraction < 1.0:
+        raise typer.BadParameter(
+            f"must be in (0, 1), got {cold_fraction}", param_hint="--cold-fraction"
+        )
+    # The rating track also knows its bias baseline and least-squares blend.
+    extra = ("baseline", "blend") if protocol == "ml100k-folds" else ()
+    model_names = parse_models(models, extra) if models is not None else None
+    fixed = parse_json(params, "--params") if params else {}
+    grids = parse_json(grid, "--grid") if grid else None
+    if protocol == "ml100k-folds":
+        _benchmark_rating_folds(data, model_names, not no_tune, fixed, grids, out, markdown)
+        return
+    names = model_names or parse_models(DEFAULT_BENCHMARK_MODELS)
+    ks = parse_ks(k)
+    dataset = load_dataset(data, fmt, on_bad_rows)
+    if protocol == "leave-one-out":
+        from digirec.evaluation.benchmark import run_benchmark, to_markdown
+
+        document = run_benchmark(
+            dataset, names, ks=ks, tune=not no_tune, params=fixed, grids=grids, progress=say
+        )
+        table = to_markdown(document)
+    else:
+        from digirec.evaluation.coldstart import (
+            cold_start_markdown,
+            run_cold_items,
+            run_cold_users,
+        )
+
+        runner = run_cold_items if protocol == "cold-items" else run_cold_users
+        document = runner(
+            dataset,
+            names,
+            fraction=cold_fraction,
+            random_state=random_state,
+            ks=ks,
+            tune=not no_tune,
+            params=fixed,
+            grids=grids,
+            progress=say,
+        )
+        table = cold_start_markdown(document)
+    write_outputs(document, table, out, markdown)
+
+
+def _benchmark_rating_folds(
+    data: str,
+    models: list[str] | None,
+    tune: bool,
+    params: Any,
+    grids: Any,
+    out: Path | None,
+    markdown: Path | None,
+) -> None:
+    """``--protocol ml100k-folds``: the rating protocol on the official MovieLens-100K folds."""
+    try:
+        # Imported here: the module is optional in this build, and importing it must not slow
+        # down (or break) every other command.
+        from digirec.evaluation.rating_folds import rating_folds_markdown, run_rating_folds
+    except ModuleNotFoundError as exc:
+        if exc.name != "digirec.evaluation.rating_folds":
+            raise
+        raise typer.BadParameter(
+            "ml100k-folds needs digirec.evaluation.rating_folds, which this version of digirec "
+            "does not include yet",
+            param_hint="--protocol",
+        ) from None
+    path = Path(data)
+    if not path.is_dir():
+        raise typer.BadParameter(
+            f"ml100k-folds needs the MovieLens-100K folder (with u1.base .. u5.test), got {data}",
+            param_hint="--data",
+        )
+    # An empty list lets the rating protocol choose its own default models.
+    document = run_rating_folds(
+        path, models or [], tune=tune, params=params, grids=grids, progress=say
+    )
+    write_outputs(document, rating_folds_markdown(document), out, markdown)
+
+
+@app.command("learning-curve")
+def learning_curve(
+    data: DataOpt,
+    fmt: FormatOpt = "auto",
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated model names.")
+    ] = "pop,ease",
+    fractions: Annotated[
+        str,
+        typer.Option(
+            "--fractions",
+            help="Shares of each user's training history to keep (most recent), each in (0, 1].",
+        ),
+    ] = "0.1,0.25,0.5,0.75,1.0",
+    out: OutOpt = None,
+    markdown: MarkdownOpt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the curve: .svg (the chart alone) or .html (the full digirec report).",
+        ),
+    ] = None,
+    params: ParamsOpt = None,
+    grid: GridOpt = None,
+    no_tune: NoTuneOpt = False,
+    on_bad_rows: BadRowsOpt = "error",
+) -> None:
+    """Learning curve: test NDCG@10 / Recall@10 as each user's training history grows."""
+    from digirec.evaluation.learning_curve import (
+        learning_curve_markdown,
+        learning_curve_svg,
+        parse_fractions,
+        run_learning_curve,
+    )
+
+    try:
+        shares = parse_fractions(fractions)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fractions") from None
+    if plot is not None and plot.suffix.lower() not in (".svg", ".html", ".htm"):
+        raise typer.BadParameter("must end in .svg or .html", param_hint="--plot")
+    names = parse_models(models)
+    fixed = parse_json(params, "--params") if params else {}
+    grids = parse_json(grid, "--grid") if grid else None
+    dataset = load_dataset(data, fmt, on_bad_rows)
+    document = run_learning_curve(
+        dataset,
+        names,
+        fractions=shares,
+        tune=not no_tune,
+        params=fixed,
+        grids=grids,
+        progress=say,
+    )
+    write_outputs(document, learning_curve_markdown(document), out, markdown)
+    if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        if plot.suffix.lower() == ".svg":
+            plot.write_text(learning_curve_svg(document), encoding="utf-8")
+        else:
+            from digirec.evaluation.report import ResultFile, render_report
+
+            page = render_report(
+                [ResultFile(name=f"{dataset.name}-learning-curve", document=document)],
+                title=f"digirec learning curve: {dataset.name}",
+            )
+            plot.write_text(page, encoding="utf-8")
+        say(f"wrote {plot}")
