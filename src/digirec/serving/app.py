@@ -172,7 +172,7 @@ def create_app(settings: ServeSettings, *, store: Store | None = None) -> FastAP
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     _install_error_handlers(app)
     _add_routes(app, settings)
-    app.include_router(web_router(settings))  # shop front, dashboard, admin (serving/web.py)
+    app.include_router(web_router(settings))  # shop front, dashboard, admin (serving/web/)
     return app
 
 

@@ -1,0 +1,70 @@
+"""Server-rendered web pages: shop front, operator dashboard and admin view.
+
+The package splits the job: ``pages`` (route handlers), ``i18n`` (labels in English and
+Chinese), ``catalogue`` (display data and product cards), ``images`` (pictures), ``helpers``
+(request helpers and API sub-requests), ``settings``, ``templates/`` and ``static/``.
+
+``create_app`` includes :func:`web_router`. The pages are plain HTML rendered by Jinja2 on the
+server (they work without JavaScript); ``static/shop.js`` only adds conveniences (click events
+before navigating, posting cart / purchase without a reload, a busy state while retraining).
+Everything is served locally: no CDN, no web font, no external URL.
+
+Routes
+------
+``GET /``                     shop front: pick a shopper, filters, explained recommendations,
+                              the shopper's profile as a bar chart; anonymous visitors get
+                              session recommendations from the items they opened in this browser
+                              session (a session cookie, nothing stored on the server)
+``GET /item/{item_id}``       product page with similar items and cart / buy buttons
+``GET /search?q=``            natural-language product search (English or Chinese)
+``GET /dashboard``            benchmark results of ``results_dir`` + the live model
+``GET /admin``                model version, event rate, admin actions (key needed)
+``POST /web/admin``           admin actions: show manifest and deletions, retrain
+``POST /web/events``          same-origin event proxy (see below)
+``GET /img/{item_id}.png``    generated product picture (``render_product_image``), cached
+``GET /static/{name}``        the stylesheet and script
+Every page takes ``lang=en|zh`` (default: the browser's ``Accept-Language``).
+
+The pages are clients of the JSON API: they call the ``/v1`` endpoints in-process (an ASGI
+sub-request, so validation, fallbacks and explanations are exactly the API's) rather than
+reaching into the serving state.
+
+Events from the shop front
+--------------------------
+Writing events needs an API key, and a key must never be embedded in a page. The browser
+therefore posts events to ``POST /web/events`` on the same origin; the server forwards them to
+``POST /v1/events`` with its own (first configured) key. The proxy only accepts ``click``,
+``view``, ``cart`` and ``purchase`` for catalogue items, only from the same origin (checked with
+``Origin`` / ``Sec-Fetch-Site``, so other sites cannot post through a visitor's browser), and
+can be switched off with ``DIGIREC_WEB_EVENTS=false``. The check is no authentication: anyone who
+can open the shop can post such events for the shopper they pick (a script can forge an
+``Origin``). The shop front is a demonstration and operations tool; a production shop sends its
+events from its own backend with its key and turns the proxy off. Admin
+actions never use the server's key: the admin types a key into a password field, it is sent with
+that one request (never stored in the page or a cookie) and checked like an ``X-API-Key``.
+
+Settings (``DIGIREC_*`` environment variables, read when the app is created)
+------------------------------------------------------------------------------
+``DIGIREC_RESULTS_DIR``  benchmark result JSON files of the dashboard (default
+                         ``benchmarks/results`` when that folder exists)
+``DIGIREC_WEB_ENABLED``  serve the pages (default: yes, unless ``read_requires_key`` is set --
+                         a service that locks reads should not expose a public shop front)
+``DIGIREC_WEB_EVENTS``   accept events through ``/web/events`` (default yes)
+"""
+
+from digirec.serving.web.helpers import SESSION_COOKIE, WEB_EVENTS
+from digirec.serving.web.i18n import LABELS, LANGS
+from digirec.serving.web.images import encode_png
+from digirec.serving.web.pages import event_rate, web_router
+from digirec.serving.web.settings import WebSettings
+
+__all__ = [
+    "LABELS",
+    "LANGS",
+    "SESSION_COOKIE",
+    "WEB_EVENTS",
+    "WebSettings",
+    "encode_png",
+    "event_rate",
+    "web_router",
+]

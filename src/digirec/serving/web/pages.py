@@ -1,0 +1,685 @@
+"""The route handlers of the web pages (shop front, product, search, dashboard, admin)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from digirec import __version__
+from digirec import columns as C
+from digirec.serving.auth import check_key
+from digirec.serving.settings import ServeSettings
+from digirec.serving.state import ServingError
+from digirec.serving.web.catalogue import CatalogueView, Views, item_card
+from digirec.serving.web.helpers import (
+    SECURITY_HEADERS,
+    SESSION_COOKIE,
+    WEB_EVENTS,
+    Api,
+    error_text,
+    json_error,
+    parse_price,
+    read_body,
+    safe_next,
+    same_origin,
+    server_key,
+    session_items,
+    set_session,
+    valid_id,
+    when,
+    with_session_item,
+)
+from digirec.serving.web.i18n import LABELS, LANGS, pick_lang
+from digirec.serving.web.images import IMAGE_CACHE_SIZE, IMAGE_SIZES, ImageCache, encode_png
+from digirec.serving.web.settings import WebSettings
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from digirec.serving.state import ServingState
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+_STATIC_RE = re.compile(r"^[a-z0-9_-]+\.(css|js|svg|png|ico)$")
+_STATIC_TYPES = {
+    "css": "text/css; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+    "svg": "image/svg+xml",
+    "png": "image/png",
+    "ico": "image/x-icon",
+}
+#: How far back the admin page reads the event log for the event rate (bounded work).
+_RATE_SCAN_EVENTS = 50_000
+
+
+# ====================================================================== event rate
+def event_rate(state: ServingState, now: float | None = None) -> dict[str, Any]:
+    """Events per minute over the last hour, from the store's event log.
+
+    Reads at most the latest :data:`_RATE_SCAN_EVENTS` events (event ids grow with time), so
+    the page stays fast on a large log; ``truncated`` says the count is then a lower bound.
+    """
+    import pandas as pd
+
+    now = time.time() if now is None else now
+    store = state.store
+    newest = store.max_event_id()
+    frame = store.interactions_frame(after_id=max(0, newest - _RATE_SCAN_EVENTS))
+    counts = np.zeros(60, dtype=np.int64)
+    truncated = False
+    if len(frame):
+        stamps = frame[C.TIMESTAMP]
+        if not np.issubdtype(stamps.dtype, np.number):
+            stamps = pd.to_datetime(stamps, utc=True).astype("int64") / 1e9
+        seconds = np.asarray(stamps, dtype=float)
+        age = now - seconds
+        recent = age[(age >= 0) & (age < 3600)]
+        minutes = 59 - np.floor(recent / 60).astype(np.int64)
+        np.add.at(counts, minutes, 1)
+        truncated = newest > _RATE_SCAN_EVENTS and bool(len(recent) == len(frame))
+    total = int(counts.sum())
+    return {
+        "per_minute": counts.tolist(),
+        "total": total,
+        "rate": total / 60.0,
+        "truncated": truncated,
+        "scanned": _RATE_SCAN_EVENTS,
+    }
+
+
+# ====================================================================== the router
+def web_router(settings: ServeSettings, web: WebSettings | None = None) -> APIRouter:
+    """The pages' routes (an empty router when the pages are switched off)."""
+    web = web if web is not None else WebSettings()
+    router = APIRouter(include_in_schema=False)
+    enabled = web.web_enabled if web.web_enabled is not None else not settings.read_requires_key
+    if not enabled:
+        return router
+    pages = Pages(settings, web)
+    pages.add_routes(router)
+    return router
+
+
+class Pages:
+    """Route handlers and the shared machinery they use (templates, caches, settings)."""
+
+    def __init__(self, settings: ServeSettings, web: WebSettings) -> None:
+        self.settings = settings
+        self.web = web
+        self.results_dir = web.resolved_results_dir()
+        self.views = Views()
+        self.images = ImageCache(IMAGE_CACHE_SIZE)
+        self._env: jinja2.Environment | None = None
+        self._static_version = self._fingerprint_static()
+
+    # ------------------------------------------------------------------ rendering
+    @property
+    def env(self) -> jinja2.Environment:
+        if self._env is None:  # built on first use: no template work at import / app creation
+            import jinja2
+
+            self._env = jinja2.Environment(
+                loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                autoescape=jinja2.select_autoescape(["html"]),
+                # A missing label or variable is a bug: fail loudly (tests render every page).
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+        return self._env
+
+    @staticmethod
+    def _fingerprint_static() -> str:
+        digest = hashlib.sha256(__version__.encode())
+        for path in sorted(STATIC.glob("*")):
+            if path.is_file():
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+        return digest.hexdigest()[:10]
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        lang: str,
+        user: str | None = None,
+        status: int = 200,
+        switch_path: str | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        labels = LABELS[lang]
+        path = switch_path or request.url.path
+
+        def link(target: str, **params: Any) -> str:
+            """A URL on this site that keeps the shopper and language unless overridden."""
+            query: dict[str, Any] = {"user": user, "lang": lang}
+            query.update(params)
+            kept = {k: v for k, v in query.items() if v not in (None, "")}
+            return target + ("?" + urlencode(kept, doseq=True) if kept else "")
+
+        # The language switch reloads the same page; one-off parameters are not repeated.
+        switch = {
+            k: v for k, v in request.query_params.items() if k not in ("lang", "notice", "reset")
+        }
+        switch["lang"] = "en" if lang == "zh" else "zh"
+        html = self.env.get_template(template).render(
+            t=labels,
+            lang=lang,
+            html_lang="zh-CN" if lang == "zh" else "en",
+            user=user,
+            link=link,
+            path=path,
+            lang_switch_url=path + "?" + urlencode(switch),
+            static=lambda name: f"/static/{name}?v={self._static_version}",
+            version=__version__,
+            **{"q": None, **context},
+        )
+        response = HTMLResponse(html, status_code=status)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def state(self, request: Request) -> ServingState:
+        state: ServingState = request.app.state.serving
+        return state
+
+    # ------------------------------------------------------------------ routes
+    def add_routes(self, router: APIRouter) -> None:
+        router.add_api_route("/", self.shop, methods=["GET"], response_class=HTMLResponse)
+        router.add_api_route(
+            "/item/{item_id}", self.item_page, methods=["GET"], response_class=HTMLResponse
+        )
+        router.add_api_route("/search", self.search, methods=["GET"], response_class=HTMLResponse)
+        router.add_api_route(
+            "/dashboard", self.dashboard, methods=["GET"], response_class=HTMLResponse
+        )
+        router.add_api_route("/admin", self.admin, methods=["GET"], response_class=HTMLResponse)
+        router.add_api_route("/web/admin", self.admin_action, methods=["POST"])
+        router.add_api_route("/web/events", self.post_event, methods=["POST"])
+        router.add_api_route("/img/{item_id}.png", self.image, methods=["GET"])
+        router.add_api_route("/static/{name}", self.static_file, methods=["GET"])
+
+    # ------------------------------------------------------------------ shop front
+    async def shop(
+        self,
+        request: Request,
+        user: str | None = None,
+        lang: str | None = None,
+        category: str | None = None,
+        brand: str | None = None,
+        min_price: str | None = None,
+        max_price: str | None = None,
+        notice: str | None = None,
+        reset: str | None = None,
+    ) -> HTMLResponse:
+        """The shop front: a shopper picker, filters, recommendations and the profile.
+
+        ``reset=1`` forgets the anonymous session (the cookie lives in the browser only).
+        """
+        lang = pick_lang(request, lang)
+        labels = LABELS[lang]
+        uid = valid_id(user)
+        state = self.state(request)
+        current = state.current
+        view = self.views.get(current.catalogue)
+        filters: dict[str, Any] = {
+            "category": category if category in dict(view.categories) else None,
+            "brand": brand if brand in dict(view.brands) else None,
+            "min_price": parse_price(min_price),
+            "max_price": parse_price(max_price),
+        }
+        if (
+            filters["min_price"] is not None
+            and filters["max_price"] is not None
+            and filters["min_price"] > filters["max_price"]
+        ):
+            filters["min_price"], filters["max_price"] = filters["max_price"], filters["min_price"]
+        api = Api(request)
+        session = [] if reset else session_items(request)
+        error = None
+        profile_charts: list[dict[str, str]] = []
+        if uid is not None:
+            status, body = await api.call(
+                "GET",
+                f"/v1/users/{uid}/recommendations",
+                params={"k": self.web.web_k, "explain": "true", **filters},
+                key=server_key(self.settings),
+            )
+            profile_status, profile = await api.call(
+                "GET", f"/v1/users/{uid}/profile", key=server_key(self.settings)
+            )
+            if profile_status == 200 and isinstance(profile, Mapping):
+                profile_charts = _profile_charts(profile, view, lang)
+        else:
+            status, body = await api.call(
+                "POST",
+                "/v1/recommendations/session",
+                params={"explain": "true"},
+                json={"item_ids": session, "k": self.web.web_k, **filters},
+                key=server_key(self.settings),
+            )
+        cards: list[dict[str, Any]] = []
+        source = model_version = None
+        if status == 200 and isinstance(body, Mapping):
+            cards = [
+                item_card(current.catalogue, view, item, lang) for item in body.get("items", [])
+            ]
+            source = body.get("source")
+            model_version = body.get("model_version")
+        else:
+            error = error_text(body, labels["event_failed"])
+        choices = self._user_choices(state)
+        if uid is not None and uid not in choices:
+            choices = [uid, *choices]
+        response = self.render(
+            request,
+            "shop.html",
+            lang,
+            uid,
+            title=labels["site"],
+            cards=cards,
+            source=source,
+            model_version=model_version,
+            error=error,
+            choices=choices,
+            view=view,
+            filters=filters,
+            profile_charts=profile_charts,
+            session=session,
+            notice=notice if notice in WEB_EVENTS else None,
+        )
+        if reset:
+            response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    def _user_choices(self, state: ServingState) -> list[str]:
+        """The most active users of the served model (by distinct items in training)."""
+        n = self.web.web_user_choices
+        snapshot = state.current.snapshot
+        seen = snapshot.model.seen_.tocsr()
+        counts = np.diff(seen.indptr)
+        order = np.argsort(-counts, kind="stable")
+        ids = snapshot.model.user_map_.to_external(order[: n + len(snapshot.forgotten)])
+        return [str(u) for u in ids if str(u) not in snapshot.forgotten][:n]
+
+    async def item_page(
+        self,
+        request: Request,
+        item_id: str,
+        user: str | None = None,
+        lang: str | None = None,
+        notice: str | None = None,
+    ) -> HTMLResponse:
+        """A product with its similar items and cart / buy buttons."""
+        lang = pick_lang(request, lang)
+        labels = LABELS[lang]
+        uid = valid_id(user)
+        state = self.state(request)
+        current = state.current
+        view = self.views.get(current.catalogue)
+        row = current.catalogue.positions.get(item_id) if valid_id(item_id) else None
+        if row is None:
+            return self.render(
+                request,
+                "message.html",
+                lang,
+                uid,
+                status=404,
+                title=labels["not_found"],
+                message=labels["item_not_found"].format(item=item_id),
+            )
+        item = item_card(current.catalogue, view, {"item_id": item_id}, lang)
+        description = current.catalogue.value(row, "description")
+        if lang == "zh":
+            description = current.catalogue.value(row, "description_zh") or description
+        status, body = await Api(request).call(
+            "GET",
+            f"/v1/items/{item_id}/similar",
+            params={"k": 8, "explain": "true"},
+            key=server_key(self.settings),
+        )
+        similar = []
+        if status == 200 and isinstance(body, Mapping):
+            similar = [item_card(current.catalogue, view, i, lang) for i in body.get("items", [])]
+        response = self.render(
+            request,
+            "item.html",
+            lang,
+            uid,
+            title=item["title"],
+            item=item,
+            description=description,
+            similar=similar,
+            notice=notice if notice in WEB_EVENTS else None,
+            events_enabled=self.web.web_events,
+        )
+        if uid is None:
+            # Anonymous: opening a product counts for this browser session's recommendations.
+            set_session(response, with_session_item(session_items(request), item_id))
+        return response
+
+    async def search(
+        self,
+        request: Request,
+        q: str | None = None,
+        user: str | None = None,
+        lang: str | None = None,
+    ) -> HTMLResponse:
+        """Product search through ``/v1/search`` (English or Chinese queries)."""
+        lang = pick_lang(request, lang)
+        labels = LABELS[lang]
+        uid = valid_id(user)
+        current = self.state(request).current
+        view = self.views.get(current.catalogue)
+        query = (q or "").strip()[:500]
+        cards: list[dict[str, Any]] = []
+        understood = error = None
+        personalised = False
+        if query:
+            status, body = await Api(request).call(
+                "GET",
+                "/v1/search",
+                params={"q": query, "user_id": uid, "k": self.web.web_k},
+                key=server_key(self.settings),
+            )
+            if status == 200 and isinstance(body, Mapping):
+                cards = [item_card(current.catalogue, view, i, lang) for i in body["items"]]
+                constraints = body.get("constraints") or {}
+                understood = constraints.get("message_zh" if lang == "zh" else "message")
+                personalised = bool(body.get("personalised"))
+            else:
+                error = error_text(body, labels["event_failed"])
+        return self.render(
+            request,
+            "search.html",
+            lang,
+            uid,
+            title=labels["results_for"].format(q=query) if query else labels["search"],
+            q=query,
+            cards=cards,
+            understood=understood,
+            personalised=personalised,
+            error=error,
+        )
+
+    # ------------------------------------------------------------------ events proxy
+    async def post_event(self, request: Request) -> Response:
+        """Record a shop-front event with the server's key (JSON from JS, or a plain form).
+
+        Known shopper: forwarded to ``POST /v1/events``. Anonymous: kept in the session cookie
+        only (nothing is stored on the server without a user id).
+        """
+        is_json = request.headers.get("content-type", "").startswith("application/json")
+        if not self.web.web_events:
+            return json_error(403, "web_events_disabled", "events from the web pages are off")
+        if not same_origin(request):
+            return json_error(403, "cross_origin", "events are accepted from this site only")
+        data = await read_body(request, is_json)
+        if data is None:
+            return json_error(422, "invalid_body", "expected a JSON object or a form")
+        item_id = valid_id(str(data.get("item_id") or ""))
+        event = str(data.get("event") or "")
+        raw_user = str(data.get("user_id") or "")
+        user_id = valid_id(raw_user)
+        if event not in WEB_EVENTS:
+            return json_error(422, "invalid_event", f"event must be one of {WEB_EVENTS}", "event")
+        if item_id is None or not self.state(request).knows_item(item_id):
+            return json_error(422, "unknown_item", "unknown item id", "item_id")
+        if raw_user and user_id is None:
+            return json_error(422, "invalid_user", "invalid user id", "user_id")
+        session = session_items(request)
+        result: dict[str, Any] = {"event": event, "item_id": item_id, "user_id": user_id}
+        if user_id is None:
+            session = with_session_item(session, item_id)
+            result.update(stored=False, session_items=len(session))
+        else:
+            key = server_key(self.settings)
+            if key is None:
+                return json_error(503, "no_key", "no API key is configured on this server")
+            status, body = await Api(request).call(
+                "POST",
+                "/v1/events",
+                json={"events": [{"user_id": user_id, "item_id": item_id, "event": event}]},
+                key=key,
+            )
+            if status != 200:
+                return JSONResponse(body, status_code=status)
+            result.update(stored=True, event_id=body.get("last_event_id"))
+        response: Response
+        if is_json:
+            response = JSONResponse(result)
+        else:
+            fallback = f"/item/{item_id}"
+            target = safe_next(str(data.get("next") or ""), fallback)
+            # ``next`` is the page the form was on (it carries the shopper and language).
+            sep = "&" if "?" in target else "?"
+            response = RedirectResponse(
+                target + sep + urlencode({"notice": event}), status_code=303
+            )
+        if user_id is None:
+            set_session(response, session)
+        return response
+
+    # ------------------------------------------------------------------ dashboard
+    async def dashboard(
+        self, request: Request, lang: str | None = None, user: str | None = None
+    ) -> HTMLResponse:
+        """Benchmark results of ``results_dir`` and the live model's facts."""
+        from digirec.evaluation.report import (
+            find_result_files,
+            load_results,
+            render_sections,
+            render_toc,
+        )
+
+        lang = pick_lang(request, lang)
+        labels = LABELS[lang]
+        status, model = await Api(request).call("GET", "/v1/model", key=server_key(self.settings))
+        manifest = self.state(request).current.snapshot.manifest
+        files: list[Any] = []
+        problems: list[str] = []
+        if self.results_dir is not None:
+            paths = find_result_files(self.results_dir)
+            files, problems = await run_in_threadpool(load_results, paths)
+        return self.render(
+            request,
+            "dashboard.html",
+            lang,
+            valid_id(user),  # kept in the links back to the shop
+            title=labels["eval_title"],
+            model=model if status == 200 else None,
+            fit_seconds=manifest.get("fit_seconds"),
+            dataset=manifest.get("dataset") or {},
+            results_dir=str(self.results_dir) if self.results_dir is not None else None,
+            sections=render_sections(files) if files else "",
+            toc=render_toc(files) if len(files) > 1 else "",
+            n_files=len(files),
+            problems=problems,
+        )
+
+    # ------------------------------------------------------------------ admin
+    async def admin(
+        self, request: Request, lang: str | None = None, user: str | None = None
+    ) -> HTMLResponse:
+        """The public part of the admin view; actions need the admin key."""
+        return await self._admin_page(request, pick_lang(request, lang), user=valid_id(user))
+
+    async def _admin_page(
+        self,
+        request: Request,
+        lang: str,
+        *,
+        unlocked: bool = False,
+        error: str | None = None,
+        retrained: str | None = None,
+        status: int = 200,
+        user: str | None = None,
+    ) -> HTMLResponse:
+        from digirec.evaluation.report import svg_column_chart
+
+        labels = LABELS[lang]
+        state = self.state(request)
+        api_status, model = await Api(request).call(
+            "GET", "/v1/model", key=server_key(self.settings)
+        )
+        rate = await run_in_threadpool(event_rate, state)
+        ticks = {0: "-60 min", 30: "-30 min", 59: "now"}
+        chart = svg_column_chart(
+            labels["event_rate"],
+            rate["per_minute"],
+            chart_id="event-rate",
+            x_labels=ticks,
+            width=900,
+            summary=labels["events_last_hour"].format(n=rate["total"], rate=rate["rate"]),
+        )
+        deletions: list[dict[str, Any]] = []
+        manifest: str | None = None
+        if unlocked:
+            import json
+
+            manifest = json.dumps(state.current.snapshot.manifest, indent=2, default=str)
+            records = await run_in_threadpool(state.store.deletions)
+            deletions = [
+                {
+                    "deletion_id": r.deletion_id,
+                    "user_id": r.user_id,
+                    "status": r.status,
+                    "purge": r.purge,
+                    "n_events_deleted": r.n_events_deleted,
+                    "requested_at": when(r.requested_at),
+                    "model_version": r.model_version,
+                }
+                for r in sorted(records, key=lambda r: -r.seq)[:200]
+            ]
+        response = self.render(
+            request,
+            "admin.html",
+            lang,
+            user,
+            status=status,
+            switch_path="/admin",
+            title=labels["admin_title"],
+            model=model if api_status == 200 else None,
+            rate=rate,
+            rate_chart=chart,
+            unlocked=unlocked,
+            manifest=manifest,
+            deletions=deletions,
+            error=error,
+            retrained=retrained,
+        )
+        # The page may show deletions and the manifest: keep it out of every cache.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def admin_action(self, request: Request) -> Response:
+        """``action=show`` (manifest and deletions) or ``action=retrain``, with the typed key."""
+        if not same_origin(request):
+            return json_error(403, "cross_origin", "admin actions are accepted from this site only")
+        data = await read_body(request, False) or {}
+        lang = str(data["lang"]) if data.get("lang") in LANGS else pick_lang(request, None)
+        labels = LABELS[lang]
+        key = str(data.get("key") or "")
+        action = data.get("action")
+        if not key:
+            return await self._admin_page(request, lang, error=labels["key_required"], status=401)
+        try:
+            check_key(self.settings, key)
+        except ServingError as exc:
+            return await self._admin_page(request, lang, error=exc.message, status=exc.status)
+        retrained = None
+        error = None
+        if action == "retrain":
+            status, body = await Api(request).call("POST", "/v1/admin/retrain", key=key)
+            if status == 200 and isinstance(body, Mapping):
+                retrained = labels["retrained"].format(
+                    version=body["model_version"],
+                    model=body["model"],
+                    n=body["n_interactions"],
+                    secs=body["fit_seconds"],
+                    purged=body["purged_deletions"],
+                )
+            else:
+                error = error_text(body, labels["event_failed"])
+        return await self._admin_page(
+            request, lang, unlocked=True, error=error, retrained=retrained
+        )
+
+    # ------------------------------------------------------------------ assets
+    def image(self, request: Request, item_id: str, size: int = IMAGE_SIZES[0]) -> Response:
+        """A generated picture of a catalogue item (shape by category, colour by brand)."""
+        if size not in IMAGE_SIZES:
+            return Response(status_code=404)
+        state = self.state(request)
+        catalogue = state.current.catalogue
+        row = catalogue.positions.get(item_id) if valid_id(item_id) else None
+        if row is None:
+            return Response(status_code=404)
+        record = {
+            column: catalogue.value(row, column) for column in (C.CATEGORY, C.BRAND, "image_color")
+        }
+        key = (item_id, size, *record.values())
+
+        def make() -> bytes:
+            from digirec.features.image import render_product_image
+
+            return encode_png(render_product_image(record, size))
+
+        png = self.images.get(key, make)
+        return Response(
+            png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"}
+        )
+
+    def static_file(self, name: str) -> Response:
+        """One file of ``static/`` (a fixed set of names and types; no paths)."""
+        match = _STATIC_RE.fullmatch(name)
+        path = STATIC / name
+        if match is None or not path.is_file():
+            return Response(status_code=404)
+        return Response(
+            path.read_bytes(),
+            media_type=_STATIC_TYPES[match.group(1)],
+            headers={"Cache-Control": "public, max-age=86400", **SECURITY_HEADERS},
+        )
+
+
+def _profile_charts(
+    profile: Mapping[str, Any], view: CatalogueView, lang: str
+) -> list[dict[str, str]]:
+    """Three small bar charts of the profile's affinities (top six of each)."""
+    from digirec.evaluation.report import svg_bar_chart
+
+    labels = LABELS[lang]
+    out = []
+    parts: tuple[tuple[str, str, Mapping[str, str]], ...] = (
+        ("brands", labels["profile_brands"], view.brand_zh),
+        ("categories", labels["profile_categories"], view.category_zh),
+        ("price_bands", labels["profile_price_bands"], {}),
+    )
+    for key, title, names in parts:
+        shares = profile.get(key)
+        if not isinstance(shares, Mapping) or not shares:
+            continue
+        top = sorted(shares.items(), key=lambda kv: -float(kv[1]))[:6]
+        shown = [names.get(str(k), str(k)) if lang == "zh" else str(k) for k, _ in top]
+        svg = svg_bar_chart(
+            title,
+            shown,
+            [float(v) for _, v in top],
+            chart_id=f"profile-{key}",
+            width=300,
+            highlight_best=False,
+            percent=True,
+        )
+        out.append({"title": title, "svg": svg})
+    return out
