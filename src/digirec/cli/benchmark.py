@@ -61,7 +61,10 @@ def benchmark(
         int, typer.Option("--random-state", help="Seed of the cold-start draws.")
     ] = 42,
 ) -> None:
-    """Benchmark models: tune on validation, refit, report test (leave-one-out by default)."""
+    """Benchmark models with intervals.
+
+    Tune on validation, refit on train + validation, report test (leave-one-out by default).
+    """
     if protocol not in PROTOCOLS:
         raise typer.BadParameter(
             f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}",
@@ -175,7 +178,10 @@ def learning_curve(
     no_tune: NoTuneOpt = False,
     on_bad_rows: BadRowsOpt = "error",
 ) -> None:
-    """Learning curve: test NDCG@10 / Recall@10 as each user's training history grows."""
+    """Accuracy as each user's history grows.
+
+    Test NDCG@10 / Recall@10 at each share of each user's training history.
+    """
     from digirec.evaluation.learning_curve import (
         learning_curve_markdown,
         learning_curve_svg,

@@ -22,7 +22,8 @@ FormatOpt = Annotated[
     str,
     typer.Option(
         "--format",
-        help="auto|csv|parquet|jsonl|lcrec|rechorus|amazon2014|amazon2018|amazon2023|movielens|minionerec",
+        help="auto (detect from the files), csv, parquet, jsonl, lcrec, rechorus, amazon2014, "
+        "amazon2018, amazon2023, movielens, minionerec.",
     ),
 ]
 BadRowsOpt = Annotated[

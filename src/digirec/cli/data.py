@@ -24,7 +24,10 @@ def info(
     on_bad_rows: BadRowsOpt = "error",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Print data-set statistics: users, items, density, per-user / per-item counts, time span."""
+    """Print data-set statistics.
+
+    Users, items, density, per-user / per-item counts, event types, time span.
+    """
     dataset = load_dataset(data, fmt, on_bad_rows)
     stats = dataset.describe()
     if as_json:
@@ -54,7 +57,10 @@ def synth(
     seed: Annotated[int, typer.Option("--seed")] = 42,
     file_format: Annotated[str, typer.Option("--file-format", help="csv|parquet|jsonl")] = "csv",
 ) -> None:
-    """Generate the synthetic electronics shop and write it in digirec's generic format."""
+    """Generate the synthetic electronics shop.
+
+    Writes catalogue, users and events in digirec's generic format.
+    """
     from digirec.data.synth import SynthConfig, generate_shop, write_shop
 
     shop = generate_shop(SynthConfig(n_users=n_users, n_items=n_items, random_state=seed))

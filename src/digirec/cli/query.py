@@ -31,7 +31,10 @@ def recommend(
     in_stock: Annotated[bool, typer.Option("--in-stock", help="Only items in stock.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
 ) -> None:
-    """Print top-k recommendations for known users, with business filters."""
+    """Print top-k recommendations for users.
+
+    Known users only; business filters (category, brand, price, stock) apply.
+    """
     from digirec.artifacts import ItemFilter, load_bundle
 
     loaded = load_bundle(bundle)

@@ -23,7 +23,10 @@ def demo(
     n_users: Annotated[int, typer.Option("--n-users", min=50)] = 2000,
     n_items: Annotated[int, typer.Option("--n-items", min=50)] = 600,
 ) -> None:
-    """The main job on the embedded default: shop -> benchmark -> bundle -> recommendations."""
+    """Run the main job on the embedded shop.
+
+    Synthetic shop -> benchmark -> bundle -> example recommendations.
+    """
     from digirec.demo import run_demo
 
     run_demo(out, n_users=n_users, n_items=n_items, echo=typer.echo, progress=say)
@@ -45,7 +48,10 @@ def report(
         "digirec benchmark report"
     ),
 ) -> None:
-    """Write a self-contained HTML report (tables and SVG charts) of benchmark results."""
+    """Write an HTML report of benchmark results.
+
+    Self-contained: tables and SVG charts.
+    """
     from digirec.evaluation.report import find_result_files, write_report
 
     paths: list[Path] = []
@@ -97,7 +103,10 @@ def serve(
     ] = False,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
-    """Run the recommendation service (FastAPI + uvicorn; needs the `serve` extra)."""
+    """Run the recommendation service.
+
+    FastAPI + uvicorn; needs the `serve` extra.
+    """
     import secrets
 
     try:

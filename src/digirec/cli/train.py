@@ -70,7 +70,10 @@ def train(
         ),
     ] = False,
 ) -> None:
-    """Train a model on all interactions and write a servable bundle."""
+    """Train a model and write a servable bundle.
+
+    Fits on all interactions (optionally tuned on a validation split first).
+    """
     import time
 
     from digirec.artifacts import save_bundle
