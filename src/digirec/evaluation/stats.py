@@ -1,0 +1,402 @@
+"""Uncertainty of benchmark figures: bootstrap intervals over users and paired comparisons.
+
+Every protocol scores a set of users, so every reported mean is an estimate with sampling noise.
+This module turns the ranked lists of one evaluation into per-user values
+(:func:`user_sample`) and from them computes
+
+- a percentile bootstrap interval per metric (:func:`confidence_intervals`): users are drawn with
+  replacement ``n_resamples`` times and the metric is recomputed on each draw;
+- a paired comparison of two models on the same users (:func:`paired_differences`): the mean
+  per-user difference and the percentile bootstrap interval of that difference, with the same
+  user draws for both models, so that the users both models find easy or hard cancel out;
+- the best single baseline of a benchmark, chosen on validation (:func:`best_baseline`), and
+  the ``vs_best_baseline`` entry of every result (:func:`compare_with_baseline`).
+
+A model is called *better* than another only when the paired interval excludes 0
+(:func:`verdict`).
+
+The draws depend only on ``(n_users, n_resamples, random_state)``: every model of a benchmark is
+resampled with the same user draws, and a rerun gives the same intervals. Draw ``b`` picks users
+``rng.integers(0, n, size=(n_resamples, n))[b]`` with ``rng = np.random.default_rng(seed)``; the
+draws are generated in blocks of rows (the same stream) to bound memory.
+
+Catalogue coverage is not a mean over users: each draw recomputes it from the drawn users'
+lists (an item counts when at least one drawn user has it in the top ``k``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from digirec.evaluation.metrics import PAD, RANKING_METRICS
+
+__all__ = [
+    "BASELINE_MODELS",
+    "CI_METRICS",
+    "CONFIDENCE",
+    "N_RESAMPLES",
+    "RANDOM_STATE",
+    "UserSample",
+    "best_baseline",
+    "bootstrap_means",
+    "compare_with_baseline",
+    "confidence_intervals",
+    "paired_differences",
+    "percentile_interval",
+    "user_sample",
+    "verdict",
+]
+
+#: Resamples of every bootstrap (the Monte Carlo error of a 95% percentile bound is then well
+#: below the third significant digit of the interval width).
+N_RESAMPLES = 1000
+#: Two-sided level of every interval.
+CONFIDENCE = 0.95
+#: Seed of the user draws (fixed: reruns and models share the draws).
+RANDOM_STATE = 0
+#: The single models a benchmark compares everything with (the best of them on validation).
+BASELINE_MODELS: tuple[str, ...] = ("pop", "itemknn", "ease", "als")
+#: Metrics that get intervals and paired differences by default (the table metrics).
+CI_METRICS: tuple[str, ...] = (
+    "ndcg@10",
+    "recall@10",
+    "ndcg@20",
+    "recall@20",
+    "mrr@20",
+    "coverage@10",
+)
+#: Rows of user draws generated at once (bounds memory at ``block x n_users`` int64).
+_BLOCK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class UserSample:
+    """Per-user values of one evaluation: what the bootstrap resamples.
+
+    Attributes
+    ----------
+    users:
+        Internal indices of the evaluated users, in evaluation order. Two samples can be
+        paired only when their ``users`` are equal.
+    values:
+        Metric key (``"ndcg@10"``) -> per-user value aligned with ``users`` (``NaN`` where the
+        metric is undefined, e.g. a user without a target).
+    reco:
+        The ranked lists ``(n_users, K)`` (for coverage; ``PAD`` marks an empty slot).
+    n_items:
+        Catalogue size (the denominator of coverage).
+    """
+
+    users: NDArray[np.int64]
+    values: dict[str, NDArray[np.float64]]
+    reco: NDArray[np.int64] = field(repr=False)
+    n_items: int
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+
+def user_sample(
+    users: NDArray[np.int64],
+    reco: NDArray[np.int64],
+    truth_rows: sp.csr_matrix,
+    *,
+    ks: Sequence[int],
+    n_items: int,
+    metrics: Sequence[str] = ("ndcg", "recall", "mrr"),
+) -> UserSample:
+    """Per-user metric values of ranked lists against the matching rows of the relevance matrix.
+
+    Parameters
+    ----------
+    users:
+        The users of the rows of ``reco`` and ``truth_rows``.
+    reco:
+        Ranked item indices, one row per user (as from ``Recommender.recommend_idx``).
+    truth_rows:
+        Binary relevance, one row per user.
+    ks:
+        Cut-offs; keys are ``"{metric}@{k}"``.
+    metrics:
+        Names from :data:`digirec.evaluation.metrics.RANKING_METRICS`.
+    """
+    reco = np.asarray(reco, dtype=np.int64)
+    if reco.shape[0] != len(users) or truth_rows.shape[0] != len(users):
+        raise ValueError(
+            f"users ({len(users)}), reco ({reco.shape[0]}) and truth ({truth_rows.shape[0]}) "
+            "must have one row per user"
+        )
+    values: dict[str, NDArray[np.float64]] = {}
+    for k in ks:
+        kk = min(int(k), reco.shape[1])
+        for name in metrics:
+            values[f"{name}@{k}"] = np.asarray(
+                RANKING_METRICS[name](reco, truth_rows, kk), dtype=np.float64
+            )
+    return UserSample(
+        users=np.asarray(users, dtype=np.int64), values=values, reco=reco, n_items=int(n_items)
+    )
+
+
+def _draw_blocks(n: int, n_resamples: int, random_state: int) -> Iterator[NDArray[np.int64]]:
+    """The bootstrap draws, ``n_resamples`` rows of ``n`` user positions, in blocks of rows."""
+    rng = np.random.default_rng(random_state)
+    block = max(1, min(n_resamples, _BLOCK_BYTES // (8 * max(n, 1))))
+    done = 0
+    while done < n_resamples:
+        size = min(block, n_resamples - done)
+        yield rng.integers(0, n, size=(size, n))
+        done += size
+
+
+def bootstrap_means(
+    values: NDArray[np.float64],
+    *,
+    n_resamples: int = N_RESAMPLES,
+    random_state: int = RANDOM_STATE,
+) -> NDArray[np.float64]:
+    """The mean of ``values`` on each bootstrap draw (``NaN`` entries are left out of a mean).
+
+    The draws are over all positions of ``values``, so two arrays of the same length are
+    resampled with the same users: pass a difference of per-user values for a paired bootstrap.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n == 0:
+        return np.full(n_resamples, np.nan)
+    defined = ~np.isnan(values)
+    filled = np.where(defined, values, 0.0)
+    out = np.empty(n_resamples, dtype=np.float64)
+    start = 0
+    for draws in _draw_blocks(n, n_resamples, random_state):
+        counts = defined[draws].sum(axis=1)
+        sums = filled[draws].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start : start + len(draws)] = np.where(
+                counts > 0, sums / np.maximum(counts, 1), np.nan
+            )
+        start += len(draws)
+    return out
+
+
+def _bootstrap_coverage(
+    reco: NDArray[np.int64],
+    n_items: int,
+    k: int,
+    *,
+    n_resamples: int,
+    random_state: int,
+) -> NDArray[np.float64]:
+    """Catalogue coverage@k on each bootstrap draw (same draws as :func:`bootstrap_means`)."""
+    n = reco.shape[0]
+    top = reco[:, :k]
+    rows = np.repeat(np.arange(n), top.shape[1])
+    cols = top.ravel()
+    keep = (cols != PAD) & (cols >= 0)
+    # users x items incidence of the top-k lists: an item is covered by a draw when the draw
+    # holds at least one user whose list has it.
+    incidence = sp.csr_matrix(
+        (np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], cols[keep])),
+        shape=(n, n_items),
+    )
+    out = np.empty(n_resamples, dtype=np.float64)
+    start = 0
+    for draws in _draw_blocks(n, n_resamples, random_state):
+        # draw x users multiplicities (duplicates summed), times users x items incidence:
+        # a nonzero entry is an item some drawn user has in the top k.
+        picked = sp.csr_matrix(
+            (
+                np.ones(draws.size, dtype=np.float32),
+                (np.repeat(np.arange(len(draws)), n), draws.ravel()),
+            ),
+            shape=(len(draws), n),
+        )
+        covered = (picked @ incidence).tocsr()
+        covered.eliminate_zeros()
+        out[start : start + len(draws)] = np.diff(covered.indptr) / max(n_items, 1)
+        start += len(draws)
+    return out
+
+
+def percentile_interval(
+    replicates: NDArray[np.float64], confidence: float = CONFIDENCE
+) -> list[float]:
+    """The two-sided percentile interval ``[lo, hi]`` of bootstrap replicates."""
+    alpha = (1.0 - confidence) / 2.0
+    defined = replicates[~np.isnan(replicates)]
+    if not defined.size:
+        return [float("nan"), float("nan")]
+    lo, hi = np.quantile(defined, [alpha, 1.0 - alpha])
+    return [float(lo), float(hi)]
+
+
+def _replicates(
+    sample: UserSample, metric: str, *, n_resamples: int, random_state: int
+) -> NDArray[np.float64]:
+    if metric in sample.values:
+        return bootstrap_means(
+            sample.values[metric], n_resamples=n_resamples, random_state=random_state
+        )
+    name, _, k = metric.partition("@")
+    if name == "coverage" and k.isdigit():
+        return _bootstrap_coverage(
+            sample.reco, sample.n_items, int(k), n_resamples=n_resamples,
+            random_state=random_state,
+        )  # fmt: skip
+    raise KeyError(f"no per-user values for {metric!r}; have {sorted(sample.values)}")
+
+
+def _available(sample: UserSample, metrics: Sequence[str]) -> list[str]:
+    out = []
+    for metric in metrics:
+        name, _, k = metric.partition("@")
+        if metric in sample.values or (name == "coverage" and k.isdigit()):
+            out.append(metric)
+    return out
+
+
+def confidence_intervals(
+    sample: UserSample,
+    metrics: Sequence[str] = CI_METRICS,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    random_state: int = RANDOM_STATE,
+) -> dict[str, list[float]]:
+    """``{metric: [lo, hi]}``: percentile bootstrap intervals over users (the ``test_ci95``
+    entry). Metrics the sample cannot compute are left out."""
+    return {
+        metric: percentile_interval(
+            _replicates(sample, metric, n_resamples=n_resamples, random_state=random_state),
+            confidence,
+        )
+        for metric in _available(sample, metrics)
+    }
+
+
+def paired_differences(
+    sample: UserSample,
+    baseline: UserSample,
+    metrics: Sequence[str] = CI_METRICS,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    random_state: int = RANDOM_STATE,
+) -> dict[str, dict[str, Any]]:
+    """``{metric: {"diff": d, "ci95": [lo, hi]}}`` of ``sample`` minus ``baseline``.
+
+    Both samples must be evaluations of the same users (same order). ``diff`` is the metric of
+    ``sample`` minus that of ``baseline`` on all users; the interval resamples users and
+    recomputes the difference on each draw, with the same draws for both models.
+    """
+    if not np.array_equal(sample.users, baseline.users):
+        raise ValueError("a paired comparison needs both models evaluated on the same users")
+    out: dict[str, dict[str, Any]] = {}
+    for metric in _available(sample, metrics):
+        if metric not in _available(baseline, [metric]):
+            continue
+        if metric in sample.values:
+            a, b = sample.values[metric], baseline.values[metric]
+            # A user counts when both models have a defined value for them.
+            both = ~(np.isnan(a) | np.isnan(b))
+            delta = np.where(both, a - b, np.nan)
+            diff = float(np.nanmean(delta)) if both.any() else float("nan")
+            replicates = bootstrap_means(delta, n_resamples=n_resamples, random_state=random_state)
+        else:
+            mine = _replicates(sample, metric, n_resamples=n_resamples, random_state=random_state)
+            theirs = _replicates(
+                baseline, metric, n_resamples=n_resamples, random_state=random_state
+            )
+            replicates = mine - theirs
+            diff = float(_point(sample, metric) - _point(baseline, metric))
+        out[metric] = {"diff": diff, "ci95": percentile_interval(replicates, confidence)}
+    return out
+
+
+def _point(sample: UserSample, metric: str) -> float:
+    """The metric on all users of the sample (no resampling)."""
+    if metric in sample.values:
+        return float(np.nanmean(sample.values[metric]))
+    k = int(metric.partition("@")[2])
+    top = sample.reco[:, :k].ravel()
+    top = top[(top != PAD) & (top >= 0)]
+    return float(len(np.unique(top)) / max(sample.n_items, 1))
+
+
+def verdict(interval: Sequence[float]) -> str:
+    """``"better"`` / ``"worse"`` when a paired interval excludes 0, else ``"tie"``."""
+    lo, hi = float(interval[0]), float(interval[1])
+    if lo > 0:
+        return "better"
+    if hi < 0:
+        return "worse"
+    return "tie"
+
+
+def best_baseline(
+    results: Sequence[Mapping[str, Any]],
+    *,
+    metric: str = "ndcg@10",
+    candidates: Sequence[str] = BASELINE_MODELS,
+) -> str | None:
+    """The baseline with the best **validation** ``metric`` among the results (ties: the first
+    in ``candidates`` order); ``None`` when the benchmark ran none of them.
+
+    Chosen on validation, never test, so the comparison itself is not tuned on test.
+    """
+    best: tuple[float, int, str] | None = None
+    for r in results:
+        name = str(r["model"])
+        if name not in candidates:
+            continue
+        value = r.get("valid", {}).get(metric)
+        if value is None or np.isnan(value):
+            continue
+        key = (float(value), -candidates.index(name), name)
+        if best is None or key > best:
+            best = key
+    return None if best is None else best[2]
+
+
+def compare_with_baseline(
+    results: list[dict[str, Any]],
+    samples: Mapping[str, UserSample],
+    metrics: Sequence[str] = CI_METRICS,
+    *,
+    selection_metric: str = "ndcg@10",
+    n_resamples: int = N_RESAMPLES,
+    random_state: int = RANDOM_STATE,
+) -> str | None:
+    """Add ``test_ci95`` and ``vs_best_baseline`` to every result (in place).
+
+    ``samples`` maps a result's ``model`` to its test :class:`UserSample`. Returns the chosen
+    baseline (``None`` when no baseline was run: then ``vs_best_baseline`` is absent).
+    """
+    for r in results:
+        sample = samples.get(str(r["model"]))
+        if sample is not None:
+            r["test_ci95"] = confidence_intervals(
+                sample, metrics, n_resamples=n_resamples, random_state=random_state
+            )
+    chosen = best_baseline(results, metric=selection_metric)
+    if chosen is None or chosen not in samples:
+        return None
+    reference = samples[chosen]
+    for r in results:
+        sample = samples.get(str(r["model"]))
+        if sample is None:
+            continue
+        r["vs_best_baseline"] = {
+            "baseline": chosen,
+            **paired_differences(
+                sample, reference, metrics, n_resamples=n_resamples, random_state=random_state
+            ),
+        }
+    return chosen
