@@ -74,6 +74,8 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
 #: Models that rank by global popularity only: they are checked against a numpy popularity count
 #: instead of the planted clusters.
 POPULARITY_MODELS = frozenset({"pop"})
+#: Models that rank at random on purpose (the chance baseline): checked to show *no* structure.
+CHANCE_MODELS = frozenset({"random"})
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ _MODELS: dict[str, str] = {
     "sasrec": "digirec.models.sasrec:SASRecModel",
     "autorec": "digirec.models.autorec:AutoRecModel",
     "twotower": "digirec.models.twotower:TwoTowerModel",
+    "random": "digirec.models.chance:RandomModel",
+    "contentknn": "digirec.models.contentknn:ContentKNNModel",
 }
 
 
