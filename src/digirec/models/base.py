@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from digirec import columns as C
 from digirec.data.dataset import Dataset
@@ -75,7 +75,7 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    random_state: int = 42
+    random_state: int = Field(42, description="Seed of every random choice of the model.")
 
 
 class Recommender(ABC):
