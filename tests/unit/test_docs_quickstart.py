@@ -30,3 +30,14 @@ def test_quickstart_runs_and_recommends(capsys) -> None:  # type: ignore[no-unty
     assert set(top["user_id"]) == {0, 1} or set(top["user_id"]) == {"0", "1"}  # type: ignore[index]
     assert len(top) == 10  # type: ignore[arg-type]
     assert "ndcg@10" in capsys.readouterr().out
+
+
+def test_readme_python_block_runs_from_any_folder(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    readme = QUICKSTART.parents[1] / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 1
+    assert "from digirec." not in blocks[0] and "import digirec." not in blocks[0]
+    monkeypatch.chdir(tmp_path)  # no path relative to the repository
+    namespace: dict[str, object] = {}
+    exec(compile(blocks[0], str(readme), "exec"), namespace)
+    assert namespace["model"].is_fitted  # type: ignore[attr-defined]
