@@ -14,12 +14,15 @@ from digirec import columns as C
 from digirec.data.dataset import Dataset
 from digirec.data.split import cold_items, cold_users
 from digirec.evaluation.coldstart import (
+    bootstrap_ci,
     cold_start_markdown,
     history_split,
+    paired_difference,
     run_cold_items,
     run_cold_users,
     score_history_slice,
 )
+from digirec.exceptions import ConfigError
 from digirec.models import registry
 from digirec.models.base import FloatMatrix, IdxArray, Recommender
 from digirec.models.registry import create_model
@@ -214,7 +217,60 @@ def test_cold_items_planted_content_model_finds_every_cold_item_and_pop_none() -
     assert pop["cold_items"]["recall@20"] == 0.0 and pop["cold_items"]["ndcg@10"] == 0.0
     assert pop["supports_cold_items"] is False
     md = cold_start_markdown(doc)
-    assert "#### Cold items" in md and "| content_fake |" in md and "| 24 |" in md
+    assert "#### Cold items ranked among **all** items" in md and "| content_fake |" in md
+    assert "24 targets" in md and "held-out items only" in md
+
+
+def test_cold_items_views_baselines_and_paired_differences() -> None:
+    ds = segmented()
+    doc = run_cold_items(
+        ds, ["content_fake", "random", "contentknn"], random_state=3, cold_candidates="cold"
+    )
+    assert doc["cold_candidates"] == "cold"
+    content, chance, knn = doc["results"]
+    for result in doc["results"]:
+        # The flag picks the headline view; both views are in the document.
+        assert result["test"] == result["views"]["cold"]["test"]
+        assert set(result["views"]) == {"all", "cold"}
+    # Six cold items: ranked among themselves, all six fit in a top 10 whatever the order, so
+    # chance has recall@10 = 1 in the cold view -- but not among all 60 items.
+    assert chance["views"]["cold"]["test"]["recall@10"] == pytest.approx(1.0)
+    assert chance["views"]["all"]["test"]["recall@10"] < 0.5
+    assert 0.0 < chance["views"]["cold"]["test"]["ndcg@10"] < 1.0
+    # Content finds every target in both views (category = the user's history's category);
+    # contentknn reads the same category column and does as well.
+    for model in (content, knn):
+        for view in ("all", "cold"):
+            assert model["views"][view]["test"]["ndcg@10"] == pytest.approx(1.0)
+    # Paired difference = difference of the means (same users), interval above 0.
+    for view in ("all", "cold"):
+        paired = content["views"][view]["vs_baselines"]["random"]["ndcg@10"]
+        expected = (
+            content["views"][view]["test"]["ndcg@10"] - chance["views"][view]["test"]["ndcg@10"]
+        )
+        assert paired["diff"] == pytest.approx(expected)
+        lo, hi = paired["ci95"]
+        assert 0.0 < lo <= paired["diff"] <= hi
+        lo, hi = content["views"][view]["test_ci95"]["ndcg@10"]
+        assert lo == hi == pytest.approx(1.0)  # every user at 1: no spread
+    assert set(content["vs_baselines"]) == {"random", "contentknn"}
+    assert set(chance["vs_baselines"]) == {"contentknn"}  # never against itself
+    md = cold_start_markdown(doc)
+    assert "Δ ndcg@10 vs random" in md and "**better**" in md and "(headline)" in md
+    with pytest.raises(ConfigError, match="cold_candidates"):
+        run_cold_items(ds, ["random"], cold_candidates="warm")
+
+
+def test_bootstrap_intervals_by_hand() -> None:
+    assert bootstrap_ci(np.full(40, 0.25)) == [0.25, 0.25]
+    # 100 users, half at 1: mean 0.5, standard error 0.05, so about [0.40, 0.60].
+    lo, hi = bootstrap_ci(np.tile([0.0, 1.0], 50), n_bootstrap=2000, random_state=0)
+    assert lo == pytest.approx(0.40, abs=0.02) and hi == pytest.approx(0.60, abs=0.02)
+    paired = paired_difference(np.array([1.0, 0.0, 1.0, 1.0]), np.array([0.0, 0.0, 1.0, 0.0]))
+    assert paired["diff"] == pytest.approx(0.5)
+    # NaN users are dropped from both sides together.
+    paired = paired_difference(np.array([1.0, np.nan]), np.array([0.5, 0.0]))
+    assert paired["diff"] == pytest.approx(0.5) and paired["ci95"] == [0.5, 0.5]
 
 
 def test_cold_items_tunes_on_validation_cold_items_only() -> None:

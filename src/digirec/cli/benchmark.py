@@ -60,6 +60,14 @@ def benchmark(
     random_state: Annotated[
         int, typer.Option("--random-state", help="Seed of the cold-start draws.")
     ] = 42,
+    cold_candidates: Annotated[
+        str,
+        typer.Option(
+            "--cold-candidates",
+            help="cold-items: the headline view, 'all' (rank every item) or 'cold' (rank the "
+            "held-out items only); both views are in the JSON under results[*].views.",
+        ),
+    ] = "all",
 ) -> None:
     """Benchmark models with intervals.
 
@@ -73,6 +81,10 @@ def benchmark(
     if protocol in ("cold-items", "cold-users") and not 0.0 < cold_fraction < 1.0:
         raise typer.BadParameter(
             f"must be in (0, 1), got {cold_fraction}", param_hint="--cold-fraction"
+        )
+    if cold_candidates not in ("all", "cold"):
+        raise typer.BadParameter(
+            f"must be 'all' or 'cold', got {cold_candidates!r}", param_hint="--cold-candidates"
         )
     # The rating track also knows its bias baseline and least-squares blend.
     extra = ("baseline", "blend") if protocol == "ml100k-folds" else ()
@@ -99,18 +111,19 @@ def benchmark(
             run_cold_users,
         )
 
-        runner = run_cold_items if protocol == "cold-items" else run_cold_users
-        document = runner(
-            dataset,
-            names,
-            fraction=cold_fraction,
-            random_state=random_state,
-            ks=ks,
-            tune=not no_tune,
-            params=fixed,
-            grids=grids,
-            progress=say,
-        )
+        common: dict[str, Any] = {
+            "fraction": cold_fraction,
+            "random_state": random_state,
+            "ks": ks,
+            "tune": not no_tune,
+            "params": fixed,
+            "grids": grids,
+            "progress": say,
+        }
+        if protocol == "cold-items":
+            document = run_cold_items(dataset, names, cold_candidates=cold_candidates, **common)
+        else:
+            document = run_cold_users(dataset, names, **common)
         table = cold_start_markdown(document)
     write_outputs(document, table, out, markdown)
 

@@ -63,23 +63,27 @@ from digirec.data.split import (
 )
 from digirec.evaluation.evaluate import evaluate_model, metrics_of_recommendations
 from digirec.evaluation.metrics import PAD
+from digirec.exceptions import ConfigError
 from digirec.models.base import Recommender
 from digirec.models.registry import create_model
 from digirec.training.tuning import (
     TUNING_GRIDS,
     TUNING_METRIC,
     Trial,
-    grid_search,
     grid_size,
     iter_grid,
 )
 
 __all__ = [
+    "CANDIDATE_VIEWS",
+    "COLD_BASELINES",
     "COLD_ITEMS",
     "COLD_USERS",
     "PROTOCOLS",
+    "bootstrap_ci",
     "cold_start_markdown",
     "history_split",
+    "paired_difference",
     "run_cold_items",
     "run_cold_users",
     "score_history_slice",
@@ -96,6 +100,14 @@ _VALID_SEED_OFFSET = 1
 
 
 # ====================================================================== cold items
+#: ``--cold-candidates`` views of the cold-items protocol.
+CANDIDATE_VIEWS = ("all", "cold")
+#: Models every other model is compared with (paired over users) when they are in the run.
+COLD_BASELINES = ("random", "contentknn")
+#: Metrics that get a bootstrap interval and a paired comparison.
+INTERVAL_METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20", "mrr@20")
+
+
 def run_cold_items(
     dataset: Dataset,
     models: Sequence[str],
@@ -107,6 +119,8 @@ def run_cold_items(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
     progress: Progress | None = None,
+    cold_candidates: str = "all",
+    n_bootstrap: int = 1000,
 ) -> dict[str, Any]:
     """Run the cold-items protocol for each model and return the results document.
 
@@ -119,7 +133,7 @@ def run_cold_items(
     fraction:
         Share of the items held out for test (and, of the remaining items, for validation).
     random_state:
-        Seed of the item draws.
+        Seed of the item draws (and of the bootstrap).
     ks:
         Cut-offs (``10`` is always added: the tuning metric is ``ndcg@10``).
     tune:
@@ -130,13 +144,27 @@ def run_cold_items(
         Override the default search space per model.
     progress:
         Called with one line per step.
+    cold_candidates:
+        The headline view: ``"all"`` ranks every item of the catalogue (warm ones included:
+        the shop's question "does the new item make the user's top 10?"); ``"cold"`` ranks the
+        held-out items only ("which of the new items suits the user?"). Both views are
+        computed and stored under ``views``; this one is ``test`` and is also the view that
+        the validation search ranks in (validation cold items only, or every item).
+    n_bootstrap:
+        Bootstrap resamples of the users for the intervals.
 
     Returns
     -------
     dict
         The benchmark document (``protocol="cold-items"``); each result also carries
-        ``cold_items`` = its test metrics plus ``n_users`` and ``n_targets``.
+        ``cold_items`` = its test metrics plus ``n_users`` and ``n_targets``, ``test_ci95``,
+        ``vs_baselines`` (paired differences against ``random`` / ``contentknn`` when they are
+        in the run) and ``views`` = the same three per view.
     """
+    if cold_candidates not in CANDIDATE_VIEWS:
+        raise ConfigError(
+            f"cold_candidates must be one of {', '.join(CANDIDATE_VIEWS)}, got {cold_candidates!r}"
+        )
     say = progress or (lambda _msg: None)
     params = params or {}
     ks = tuple(sorted({*ks, 10}))
@@ -148,57 +176,188 @@ def run_cold_items(
     warm_data, test = dataset.subset(warm), dataset.subset(masks.test)
     item_categories = dataset.item_codes("category")
     test_users = np.unique(test.user_idx)
+    candidates = {
+        "valid": _item_mask(dataset.n_items, valid_cold.held_out),
+        "test": _item_mask(dataset.n_items, test_cold.held_out),
+    }
     say(
         f"{dataset.name}: {len(test_cold.held_out)} of {dataset.n_items} items cold for test "
         f"({test.n_interactions} targets, {len(test_users)} users); "
-        f"{len(valid_cold.held_out)} cold for validation ({valid.n_interactions} targets)"
+        f"{len(valid_cold.held_out)} cold for validation ({valid.n_interactions} targets); "
+        f"headline view: {cold_candidates}"
     )
 
+    def view_mask(part: str, view: str) -> NDArray[np.bool_] | None:
+        return candidates[part] if view == "cold" else None
+
     results: list[dict[str, Any]] = []
+    per_user: dict[str, dict[str, dict[str, NDArray[np.float64]]]] = {}
     for name in models:
         base = dict(params.get(name, {}))
         grid = _grid(name, tune, grids)
-        say(f"[{name}] {_tuning_line(tune, grid)} on validation cold items")
-        search = grid_search(
-            name,
-            train,
-            valid,
-            grid=grid,
-            base_params=base,
-            ks=ks,
-            on_trial=_trial_reporter(name, grid_size(grid), say),
-            keep_best_model=True,
-        )
-        best = search.best
-        assert search.best_model is not None
+        say(f"[{name}] {_tuning_line(tune, grid)} on validation cold items ({cold_candidates})")
+        report = _trial_reporter(name, grid_size(grid), say)
+        trials: list[Trial] = []
+        fitted: list[Recommender] = []
+        for setting in iter_grid(grid):
+            model = create_model(name, {**base, **setting})
+            start = time.perf_counter()
+            model.fit(train, valid)
+            seconds = time.perf_counter() - start
+            reco, truth = _view_reco(model, valid, view_mask("valid", cold_candidates), max(ks))
+            valid_metrics = _metrics(reco, truth, ks, dataset.n_items, None, None)
+            trials.append(Trial(model.get_config(), valid_metrics, seconds))
+            fitted.append(model)
+            report(trials[-1])
+        # Ties keep the grid order, as in grid_search, so the choice is deterministic.
+        order = sorted(range(len(trials)), key=lambda i: (-_finite(trials[i].valid), i))
+        trials = [trials[i] for i in order]
+        best = trials[0]
+        best_model = fitted[order[0]]
+        del fitted
         say(f"[{name}] refit on all warm items with {best.params}")
         start = time.perf_counter()
-        model = search.best_model.refit(warm_data)
+        model = best_model.refit(warm_data)
         fit_seconds = time.perf_counter() - start
-        metrics = evaluate_model(
-            model, test, ks=ks, train=warm_data, item_categories=item_categories
+        views: dict[str, dict[str, Any]] = {}
+        per_user[name] = {}
+        for view in CANDIDATE_VIEWS:
+            reco, truth = _view_reco(model, test, view_mask("test", view), max(ks))
+            metrics = _metrics(reco, truth, ks, dataset.n_items, warm_data, item_categories)
+            values = _per_user_values(reco, truth)
+            per_user[name][view] = values
+            views[view] = {
+                "test": metrics,
+                "n_users": len(test_users),
+                "n_targets": test.n_interactions,
+                "test_ci95": {
+                    metric: bootstrap_ci(v, n_bootstrap, random_state)
+                    for metric, v in values.items()
+                },
+            }
+        say(
+            f"[{name}] cold items {TUNING_METRIC}: all {views['all']['test'][TUNING_METRIC]:.4f}"
+            f", cold-only {views['cold']['test'][TUNING_METRIC]:.4f}"
         )
-        sliced = {**metrics, "n_users": len(test_users), "n_targets": test.n_interactions}
-        say(f"[{name}] cold items {TUNING_METRIC}={metrics[TUNING_METRIC]:.4f}")
+        headline = views[cold_candidates]
         results.append(
             {
                 "model": name,
                 "params": best.params,
                 "valid": best.valid,
-                "test": metrics,
+                "test": headline["test"],
+                "test_ci95": headline["test_ci95"],
                 "fit_seconds": fit_seconds,
-                **_timings(search.trials),
-                "tuning": _trials(search.trials) if tune else [],
+                **_timings(trials),
+                "tuning": _trials(trials) if tune else [],
                 "supports_cold_items": bool(model.supports_cold_items),
-                "cold_items": sliced,
+                "cold_items": {
+                    **headline["test"],
+                    "n_users": len(test_users),
+                    "n_targets": test.n_interactions,
+                },
+                "views": views,
             }
         )
+    # Paired comparisons with the baselines, once every model's per-user values are known.
+    for result in results:
+        for view in CANDIDATE_VIEWS:
+            result["views"][view]["vs_baselines"] = {
+                baseline: {
+                    metric: paired_difference(
+                        per_user[result["model"]][view][metric],
+                        per_user[baseline][view][metric],
+                        n_bootstrap,
+                        random_state,
+                    )
+                    for metric in INTERVAL_METRICS
+                }
+                for baseline in COLD_BASELINES
+                if baseline in per_user and baseline != result["model"]
+            }
+        result["vs_baselines"] = result["views"][cold_candidates]["vs_baselines"]
     split = {
         **_split_counts(masks),
         "n_cold_items": len(test_cold.held_out),
         "n_valid_cold_items": len(valid_cold.held_out),
     }
-    return _document(dataset, COLD_ITEMS, split, ks, tune, fraction, random_state, results)
+    document = _document(dataset, COLD_ITEMS, split, ks, tune, fraction, random_state, results)
+    document["cold_candidates"] = cold_candidates
+    document["n_bootstrap"] = n_bootstrap
+    return document
+
+
+def _item_mask(n_items: int, items: NDArray[np.int64]) -> NDArray[np.bool_]:
+    mask = np.zeros(n_items, dtype=bool)
+    mask[np.asarray(items, dtype=np.int64)] = True
+    return mask
+
+
+def _view_reco(
+    model: Recommender,
+    holdout: Dataset,
+    candidates: NDArray[np.bool_] | None,
+    k: int,
+    batch_size: int = 1024,
+) -> tuple[NDArray[np.int64], sp.csr_matrix]:
+    """Top-``k`` lists of every user with a held-out interaction, and their truth rows.
+
+    ``candidates`` restricts the ranking (the ``cold`` view); ``None`` ranks every item. The
+    model's own seen items (its training matrix) are excluded either way.
+    """
+    truth = holdout.user_item_matrix(binary=True)
+    users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int64)
+    reco, _ = model.recommend_idx(users, k, candidates=candidates, batch_size=batch_size)
+    return reco, truth[users]
+
+
+def _per_user_values(
+    reco: NDArray[np.int64], truth: sp.csr_matrix
+) -> dict[str, NDArray[np.float64]]:
+    """Per-user values of :data:`INTERVAL_METRICS` (one row per user of ``reco``)."""
+    from digirec.evaluation.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+
+    functions = {"ndcg": ndcg_at_k, "recall": recall_at_k, "mrr": mrr_at_k}
+    out: dict[str, NDArray[np.float64]] = {}
+    for metric in INTERVAL_METRICS:
+        name, _, k = metric.partition("@")
+        out[metric] = np.asarray(functions[name](reco, truth, int(k)), dtype=np.float64)
+    return out
+
+
+def bootstrap_ci(
+    values: NDArray[np.float64], n_bootstrap: int = 1000, random_state: int = 42
+) -> list[float]:
+    """95% percentile bootstrap interval of the mean of per-user ``values`` (NaN dropped)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(random_state)
+    means = v[rng.integers(0, v.size, size=(n_bootstrap, v.size))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+def paired_difference(
+    values: NDArray[np.float64],
+    reference: NDArray[np.float64],
+    n_bootstrap: int = 1000,
+    random_state: int = 42,
+) -> dict[str, Any]:
+    """Mean per-user difference ``values - reference`` and its 95% paired bootstrap interval.
+
+    Both arrays hold one value per user, in the same user order (users where either is NaN are
+    dropped). The users are resampled together, so the interval is that of the difference.
+    """
+    a = np.asarray(values, dtype=np.float64)
+    b = np.asarray(reference, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need equal shapes, got {a.shape} and {b.shape}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    diff = a[keep] - b[keep]
+    return {"diff": float(diff.mean()) if diff.size else float("nan"),
+            "ci95": bootstrap_ci(diff, n_bootstrap, random_state)}  # fmt: skip
 
 
 # ====================================================================== cold users
@@ -554,23 +713,80 @@ def cold_start_markdown(document: Mapping[str, Any]) -> str:
         note = (
             f"{split.get('n_cold_items', '?')} cold items ({document.get('cold_fraction')} of "
             f"the items, seed {document.get('random_state')}) with all their interactions "
-            "held out; every item ranked."
+            f"held out; the first table is the headline view "
+            f"(`--cold-candidates {document.get('cold_candidates', 'all')}`)."
         )
-        slices = [("cold_items", "Cold items")]
-    else:
-        note = (
-            f"{split.get('n_cold_users', '?')} cold users ({document.get('cold_fraction')} of "
-            f"the users, seed {document.get('random_state')}) with all their interactions held "
-            "out; the table shows the history slice."
-        )
-        slices = [
-            ("cold_users", "Cold users, history up to the last item given"),
-            ("cold_users_attributes", "Cold users, attributes only (no history)"),
-        ]
+        parts = [to_markdown(document), note, ""]
+        for view in CANDIDATE_VIEWS:
+            parts.append(_view_table(document, view))
+        return "\n".join(parts)
+    note = (
+        f"{split.get('n_cold_users', '?')} cold users ({document.get('cold_fraction')} of "
+        f"the users, seed {document.get('random_state')}) with all their interactions held "
+        "out; the table shows the history slice."
+    )
+    slices = [
+        ("cold_users", "Cold users, history up to the last item given"),
+        ("cold_users_attributes", "Cold users, attributes only (no history)"),
+    ]
     parts = [to_markdown(document), note, ""]
     for key, title in slices:
         parts.append(_slice_table(document, key, title))
     return "\n".join(parts)
+
+
+_VIEW_TITLES = {
+    "all": "Cold items ranked among **all** items (`--cold-candidates all`)",
+    "cold": "Cold items ranked among the **held-out items only** (`--cold-candidates cold`)",
+}
+
+
+def _interval(value: float | None, ci: Sequence[float] | None) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    if not ci or not all(np.isfinite(c) for c in ci):
+        return f"{value:.4f}"
+    return f"{value:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]"
+
+
+def _view_table(document: Mapping[str, Any], view: str) -> str:
+    """One view's table: NDCG@10 / Recall@10 / NDCG@20 with 95% intervals and the paired
+    NDCG@10 differences against the baselines ("better" only when the interval excludes 0)."""
+    rows = [r for r in document.get("results", []) if view in r.get("views", {})]
+    if not rows:
+        return ""
+    baselines = [b for b in COLD_BASELINES if any(r["model"] == b for r in rows)]
+    header = ["model", "ndcg@10 [95% CI]", "recall@10 [95% CI]", "ndcg@20 [95% CI]"]
+    header += [f"Δ ndcg@10 vs {b} [95% CI]" for b in baselines]
+    mark = " (headline)" if document.get("cold_candidates") == view else ""
+    lines = [
+        f"#### {_VIEW_TITLES[view]}{mark}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] * len(header)) + "|",
+    ]
+    for r in rows:
+        block = r["views"][view]
+        test, ci = block["test"], block.get("test_ci95", {})
+        cells = [str(r["model"])]
+        for metric in ("ndcg@10", "recall@10", "ndcg@20"):
+            cells.append(_interval(test.get(metric), ci.get(metric)))
+        for b in baselines:
+            paired = block.get("vs_baselines", {}).get(b, {}).get("ndcg@10")
+            if paired is None:
+                cells.append("–")
+                continue
+            lo, hi = paired["ci95"]
+            better = " **better**" if lo > 0 else (" worse" if hi < 0 else "")
+            cells.append(f"{paired['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}]{better}")
+        lines.append("| " + " | ".join(cells) + " |")
+    users = rows[0]["views"][view]
+    lines += [
+        "",
+        f"{users.get('n_users', '?')} users, {users.get('n_targets', '?')} targets; intervals: "
+        f"{document.get('n_bootstrap', 1000)} bootstrap resamples of the users (paired for Δ).",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 _SLICE_COLUMNS = ("ndcg@10", "recall@10", "precision@10", "hit_rate@10", "ndcg@20", "recall@20")
