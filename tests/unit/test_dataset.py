@@ -26,7 +26,7 @@ def frame() -> pd.DataFrame:
 
 
 def test_chronological_stable_order_and_first_occurrence() -> None:
-    ds = Dataset.from_interactions(frame())
+    ds = Dataset.from_interactions(frame(), duplicates="first")
     seqs = user_sequences(ds)
     a, b = ds.user_map.to_internal(["a", "b"])
     assert ds.item_map.to_external(seqs[a]).tolist() == ["y", "z", "x"]
@@ -83,8 +83,8 @@ def test_event_weights_explicit_weight_wins_and_decay() -> None:
 
 
 def test_unknown_event_type_is_a_clear_error() -> None:
-    df = pd.DataFrame({C.USER_ID: ["u"], C.ITEM_ID: ["a"], C.EVENT: ["wishlist"]})
-    with pytest.raises(ConfigError, match="wishlist"):
+    df = pd.DataFrame({C.USER_ID: ["u"], C.ITEM_ID: ["a"], C.EVENT: ["share"]})
+    with pytest.raises(ConfigError, match="share"):
         EventWeights().row_weights(df)
     assert EventWeights(unknown_weight=3.0).row_weights(df).tolist() == [3.0]
 

@@ -159,7 +159,7 @@ def test_missing_directory_file_and_bad_items_price(tmp_path: Path) -> None:
 def test_forced_format_unknown_events_and_extra_columns(tmp_path: Path) -> None:
     path = write_text(
         tmp_path / "export.txt",
-        "user_id,item_id,event,session,amount\nu,i,VIEW,007,3.5\nu,j,wishlist,008,\n",
+        "user_id,item_id,event,session,amount\nu,i,VIEW,007,3.5\nu,j,share,008,\n",
     )
     with pytest.raises(SchemaError, match="cannot detect"):
         load_data(path)
@@ -167,7 +167,7 @@ def test_forced_format_unknown_events_and_extra_columns(tmp_path: Path) -> None:
     frame = data.interactions
     assert frame["session"].tolist() == ["007", "008"]  # leading zeros: stays text
     assert frame["amount"].dtype == np.float64
-    assert any("'wishlist' x 1" in note for note in data.report.notes)
+    assert any("'share' x 1" in note for note in data.report.notes)
 
 
 def test_tsv_file(tmp_path: Path) -> None:

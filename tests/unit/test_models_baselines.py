@@ -58,7 +58,8 @@ def pop_frame() -> pd.DataFrame:
 
 
 def test_popularity_counts_distinct_users() -> None:
-    ds = Dataset.from_interactions(pop_frame())  # the repeated (c, x) keeps its first row
+    # The repeated (c, x) keeps its first row (the protocol rule; training defaults to "max").
+    ds = Dataset.from_interactions(pop_frame(), duplicates="first")
     model = PopularModel().fit(ds)
     counts = dict(zip(ds.item_map.to_list(), model.item_scores_.tolist(), strict=True))
     assert counts == {"x": 3.0, "y": 1.0, "z": 2.0}
@@ -68,7 +69,7 @@ def test_popularity_counts_distinct_users() -> None:
 
 
 def test_popularity_weighting_and_recent_window() -> None:
-    ds = Dataset.from_interactions(pop_frame())
+    ds = Dataset.from_interactions(pop_frame(), duplicates="first")
     by_weight = PopularModel(weighting="weight").fit(ds)
     weights = dict(zip(ds.item_map.to_list(), by_weight.item_scores_.tolist(), strict=True))
     assert weights == {"x": 1.0 + 2.0 + 1.0, "y": 5.0, "z": 3.0 + 4.0}

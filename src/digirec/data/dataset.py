@@ -8,9 +8,9 @@ each user's events are sorted by timestamp with a stable sort, ties keep the sou
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -18,21 +18,64 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from digirec import columns as C
-from digirec.data.events import EventWeights
-from digirec.data.idmap import IdMap
-from digirec.data.tables import RawData
+from digirec.data.events import (
+    TRAINING_DUPLICATES,
+    DuplicatePolicy,
+    EventWeights,
+    check_duplicates,
+)
+from digirec.data.idmap import IdMap, IdType
+from digirec.data.schema import Table, validate_table
+from digirec.data.tables import LoadReport, RawData
 from digirec.exceptions import SchemaError
 
-DuplicatePolicy = Literal["first", "last", "sum", "max", "keep"]
+#: Column names other libraries use, mapped onto digirec's (RecTools' ``Columns.Datetime`` is
+#: ``"datetime"``; ``Columns.User``/``Item``/``Weight`` already match).
+COLUMN_ALIASES: dict[str, str] = {
+    "datetime": C.TIMESTAMP,
+    "ts": C.TIMESTAMP,
+    "time": C.TIMESTAMP,
+    "date": C.TIMESTAMP,
+    "user": C.USER_ID,
+    "userid": C.USER_ID,
+    "item": C.ITEM_ID,
+    "itemid": C.ITEM_ID,
+    "event_type": C.EVENT,
+}
+
+#: The ``file`` named in errors about an in-memory frame; rows are 1-based positions.
+FRAME_SOURCE = "DataFrame"
 
 
 @dataclass(frozen=True)
 class DatasetStats:
-    """Counts that describe how a dataset was built (nothing is dropped without a count here)."""
+    """Counts that describe how a dataset was built (nothing is dropped without a count here).
+
+    Attributes
+    ----------
+    n_raw_interactions:
+        Rows given (after the loader's own bad-row handling).
+    n_duplicates_merged:
+        Rows folded into another row of the same (user, item) pair by ``duplicates``.
+    duplicates:
+        The repeated-pair rule.
+    n_unknown_events_skipped:
+        Rows dropped because their event type had no weight (``unknown_events="skip"``).
+    skipped_events:
+        Those rows per event type.
+    raw_events:
+        Rows per event type before merging (what the log holds).
+    notes:
+        Column aliases mapped and similar remarks.
+    """
 
     n_raw_interactions: int
     n_duplicates_merged: int
     duplicates: str
+    n_unknown_events_skipped: int = 0
+    skipped_events: dict[str, int] = field(default_factory=dict)
+    raw_events: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +91,8 @@ class Dataset:
         One row per kept interaction with columns ``user_idx``, ``item_idx``, ``weight``,
         ``timestamp`` (NaN when unknown), ``source_row`` and, when present, ``rating`` and
         ``event``. Rows are grouped by user and, within a user, in chronological order.
+        ``source_row`` is the row's position in the caller's frame (or the read order of the
+        files), so ``frame.iloc[ds.interactions["source_row"]]`` finds the original rows.
     items:
         Catalogue table aligned with ``item_map``: row ``i`` describes ``item_idx == i``
         (columns ``item_id`` + attributes), or ``None``.
@@ -71,27 +116,31 @@ class Dataset:
         raw: RawData,
         *,
         event_weights: EventWeights | None = None,
-        duplicates: DuplicatePolicy = "first",
+        duplicates: DuplicatePolicy = TRAINING_DUPLICATES,
         include_catalog_items: bool = False,
     ) -> Dataset:
-        """Build a dataset from loader output.
+        """Build a dataset from loader output (already validated by the loader).
 
         Parameters
         ----------
         raw:
             Output of :func:`digirec.data.load.load_data` or the synthetic shop.
         event_weights:
-            How event types / explicit weights / time decay become weights (default weights).
+            How event types / explicit weights / time decay become weights (default weights),
+            and what happens to event types without a weight.
         duplicates:
-            What to do with repeated (user, item) pairs after chronological ordering:
-            ``"first"`` keeps the first occurrence (the evaluation protocol), ``"last"`` the last,
-            ``"sum"``/``"max"`` keep the first occurrence's position but aggregate the weights,
-            ``"keep"`` keeps all rows (the matrix then sums them).
+            How the events of one (user, item) pair combine, after chronological ordering:
+            ``"max"`` (default, the training rule) keeps the pair's first occurrence as its
+            position in time, with the largest weight of its events and that event's type (a
+            view then a purchase counts as a purchase); ``"sum"`` likewise with the summed
+            weights; ``"first"`` keeps the first occurrence with its own weight (the
+            leave-one-out protocol: the target is a pair's first occurrence); ``"last"`` the
+            last occurrence; ``"keep"`` keeps all rows (the matrix then sums them).
         include_catalog_items:
             Also index catalogue items that have no interaction (needed to recommend new items by
             content); the benchmark protocol ranks interacted items only.
         """
-        return cls.from_interactions(
+        return cls._build(
             raw.interactions,
             items=raw.items,
             users=raw.users,
@@ -111,34 +160,97 @@ class Dataset:
         users: pd.DataFrame | None = None,
         name: str = "dataset",
         event_weights: EventWeights | None = None,
-        duplicates: DuplicatePolicy = "first",
+        duplicates: DuplicatePolicy = TRAINING_DUPLICATES,
         include_catalog_items: bool = False,
         extras: dict[str, object] | None = None,
     ) -> Dataset:
-        """Build a dataset from a canonical interactions frame (see :meth:`from_raw`)."""
+        """Build a dataset from a caller's interactions frame, validated like a file.
+
+        The frame goes through the file loaders' validator
+        (:func:`digirec.data.schema.validate_table`): ``timestamp`` may be datetime64 (any
+        unit, naive = UTC), ISO-8601 strings, or unix seconds / milliseconds; empty or NaN ids,
+        unparseable times and negative or non-numeric ``weight`` / ``rating`` raise
+        :class:`~digirec.exceptions.SchemaError` naming the row (1-based position in the
+        frame) and the field. Common column aliases (:data:`COLUMN_ALIASES`, e.g. RecTools'
+        ``datetime``, ``user``, ``item``) are renamed, with a note in ``stats.notes``; an
+        alias next to its canonical column is refused. Integer id columns give integer ids
+        back from ``recommend`` (see :class:`~digirec.data.idmap.IdMap`). ``items`` /
+        ``users`` are validated as catalogue / users tables. Other parameters as in
+        :meth:`from_raw`.
+        """
+        frame, notes, id_types = validate_frame(interactions, "interactions")
+        items_frame = validate_frame(items, "items")[0] if items is not None else None
+        users_frame = validate_frame(users, "users")[0] if users is not None else None
+        return cls._build(
+            frame,
+            items=items_frame,
+            users=users_frame,
+            name=name,
+            event_weights=event_weights,
+            duplicates=duplicates,
+            include_catalog_items=include_catalog_items,
+            extras=extras,
+            notes=notes,
+            id_types=id_types,
+        )
+
+    @classmethod
+    def _build(
+        cls,
+        interactions: pd.DataFrame,
+        *,
+        items: pd.DataFrame | None,
+        users: pd.DataFrame | None,
+        name: str,
+        event_weights: EventWeights | None,
+        duplicates: DuplicatePolicy,
+        include_catalog_items: bool,
+        extras: dict[str, object] | None,
+        notes: Sequence[str] = (),
+        id_types: Mapping[str, IdType] | None = None,
+    ) -> Dataset:
+        """Map ids, weight, order and merge validated canonical frames."""
+        duplicates = check_duplicates(duplicates)
         for col in (C.USER_ID, C.ITEM_ID):
             if col not in interactions.columns:
                 raise SchemaError("required column is missing", field=col)
+        weights_rule = event_weights or EventWeights()
         frame = interactions.reset_index(drop=True)
         n_raw = len(frame)
+        raw_events: dict[str, int] = {}
+        if C.EVENT in frame.columns:
+            counts = frame[C.EVENT].value_counts(dropna=False)
+            raw_events = {str(k): int(v) for k, v in counts.items()}
+        weight = weights_rule.row_weights(frame)
+        skipped_events: dict[str, int] = {}
+        skip = weights_rule.unknown_events == "skip"
+        unknown = weights_rule.unknown_mask(frame) if skip else None
+        if unknown is not None and unknown.any():
+            counts = frame.loc[unknown, C.EVENT].astype(str).value_counts()
+            skipped_events = {str(k): int(v) for k, v in counts.items()}
+            if C.SOURCE_ROW not in frame.columns:
+                frame[C.SOURCE_ROW] = np.arange(n_raw, dtype=np.int64)
+            frame = frame.loc[~unknown].reset_index(drop=True)
+            weight = weight[~unknown]
+        n_rows = len(frame)
         user_ids = frame[C.USER_ID].astype(str).to_numpy(dtype=object)
         item_ids = frame[C.ITEM_ID].astype(str).to_numpy(dtype=object)
         source_row = (
             frame[C.SOURCE_ROW].to_numpy(dtype=np.int64)
             if C.SOURCE_ROW in frame.columns
-            else np.arange(n_raw, dtype=np.int64)
+            else np.arange(n_rows, dtype=np.int64)
         )
         timestamp = (
             frame[C.TIMESTAMP].to_numpy(dtype=np.float64)
             if C.TIMESTAMP in frame.columns
-            else np.full(n_raw, np.nan)
+            else np.full(n_rows, np.nan)
         )
-        weight = (event_weights or EventWeights()).row_weights(frame)
 
-        user_map = IdMap.from_values(user_ids, kind="user")
+        types = dict(id_types or {})
+        user_map = IdMap.from_values(user_ids, kind="user", id_type=types.get(C.USER_ID, "str"))
         if users is not None and include_catalog_items:
             user_map = user_map.extend(users[C.USER_ID].astype(str))
-        item_map = IdMap.from_values(item_ids, kind="item")
+        item_map = IdMap.from_values(item_ids, kind="item", id_type=types.get(C.ITEM_ID, "str"))
         if items is not None and include_catalog_items:
             item_map = item_map.extend(items[C.ITEM_ID].astype(str))
         user_idx = user_map.to_internal(user_ids)
@@ -160,7 +272,7 @@ class Dataset:
         for optional in (C.RATING, C.EVENT):
             if optional in frame.columns:
                 table[optional] = frame[optional].to_numpy()[order]
-        table, n_merged = _merge_duplicates(table, duplicates)
+        table, n_merged = merge_duplicates(table, duplicates)
 
         return cls(
             user_map=user_map,
@@ -169,7 +281,15 @@ class Dataset:
             items=_align(items, C.ITEM_ID, item_map),
             users=_align(users, C.USER_ID, user_map),
             name=name,
-            stats=DatasetStats(n_raw, n_merged, duplicates),
+            stats=DatasetStats(
+                n_raw,
+                n_merged,
+                duplicates,
+                n_unknown_events_skipped=int(sum(skipped_events.values())),
+                skipped_events=skipped_events,
+                raw_events=raw_events,
+                notes=tuple(notes),
+            ),
             extras=extras or {},
         )
 
@@ -274,19 +394,35 @@ class Dataset:
             info["n_raw_interactions"] = self.stats.n_raw_interactions
             info["n_duplicates_merged"] = self.stats.n_duplicates_merged
             info["duplicates_policy"] = self.stats.duplicates
+            if self.stats.raw_events:
+                info["raw_events"] = dict(self.stats.raw_events)
+            info["n_unknown_events_skipped"] = self.stats.n_unknown_events_skipped
+            if self.stats.skipped_events:
+                info["skipped_events"] = dict(self.stats.skipped_events)
+            if self.stats.notes:
+                info["notes"] = list(self.stats.notes)
         if C.EVENT in self.interactions.columns:
+            # After merging: with "max" / "sum" the label of each pair's strongest event.
             counts = self.interactions[C.EVENT].value_counts(dropna=False)
             info["events"] = {str(k): int(v) for k, v in counts.items()}
         return info
 
 
-def _merge_duplicates(table: pd.DataFrame, policy: DuplicatePolicy) -> tuple[pd.DataFrame, int]:
-    """Apply the repeated-pair policy to a chronologically ordered table."""
-    if policy == "keep":
+def merge_duplicates(table: pd.DataFrame, policy: DuplicatePolicy) -> tuple[pd.DataFrame, int]:
+    """Apply the repeated-pair rule to a chronologically ordered interactions table.
+
+    Returns the merged table (rows in the same order) and the number of rows folded away. For
+    ``"max"`` and ``"sum"`` the kept row is the pair's first occurrence (its place in time),
+    its ``weight`` the max / sum over the pair's rows and its ``event`` / ``rating`` those of
+    the pair's strongest row (the first of equal weights).
+    """
+    table = table.reset_index(drop=True)  # idxmax below returns positions
+    if policy == "keep" or len(table) == 0:
         return table, 0
-    pair = table[C.USER_IDX].to_numpy(np.int64) * (table[C.ITEM_IDX].max() + 1) + table[
-        C.ITEM_IDX
-    ].to_numpy(np.int64)
+    n_item_codes = int(table[C.ITEM_IDX].max()) + 1
+    pair = table[C.USER_IDX].to_numpy(np.int64) * n_item_codes + table[C.ITEM_IDX].to_numpy(
+        np.int64
+    )
     pair_series = pd.Series(pair)
     if policy == "last":
         keep = ~pair_series.duplicated(keep="last").to_numpy()
@@ -295,11 +431,74 @@ def _merge_duplicates(table: pd.DataFrame, policy: DuplicatePolicy) -> tuple[pd.
         keep = ~pair_series.duplicated(keep="first").to_numpy()
         out = table[keep].copy()
         if policy != "first":
-            agg = table.groupby(pair, sort=False)[C.WEIGHT].agg(policy)
+            grouped = table.groupby(pair, sort=False)[C.WEIGHT]
+            agg = grouped.agg(policy)
             out[C.WEIGHT] = agg.loc[pair[keep]].to_numpy()
+            # The label of the strongest event travels with the weight, so `info` shows the
+            # purchases that a first-occurrence view would hide.
+            strongest = grouped.idxmax().loc[pair[keep]].to_numpy()
+            for column in (C.EVENT, C.RATING):
+                if column in table.columns:
+                    out[column] = table[column].to_numpy()[strongest]
     else:
         raise ValueError(f"unknown duplicates policy {policy!r}")
     return out.reset_index(drop=True), int(len(table) - len(out))
+
+
+def validate_frame(
+    frame: pd.DataFrame, table: Table
+) -> tuple[pd.DataFrame, list[str], dict[str, IdType]]:
+    """Check a caller's frame with the file validator; map column aliases.
+
+    Returns the validated frame, notes on renamed columns, and the id type (``"int"`` for an
+    integer id column) of ``user_id`` / ``item_id``.
+
+    Raises
+    ------
+    SchemaError
+        Not a DataFrame, an alias next to its canonical column, or a bad row (1-based
+        position, field).
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise SchemaError(f"expected a pandas DataFrame of {table}, got {type(frame).__name__}")
+    notes: list[str] = []
+    renames: dict[str, str] = {}
+    columns = [str(c) for c in frame.columns]
+    for column in columns:
+        target = COLUMN_ALIASES.get(column.strip().lower())
+        if target is None or column == target:
+            continue
+        if target in columns or target in renames.values():
+            raise SchemaError(
+                f"both {column!r} and {target!r} are present; drop one (digirec reads "
+                f"{column!r} as {target!r})",
+                file=FRAME_SOURCE,
+                field=column,
+            )
+        renames[column] = target
+        notes.append(f"{table}: column {column!r} read as {target!r}")
+    renamed = frame.rename(columns=renames) if renames else frame
+    renamed = renamed.reset_index(drop=True)
+    report = LoadReport()
+    checked = validate_table(table, renamed, FRAME_SOURCE, "error", report)
+    notes.extend(report.notes)
+    id_types = {col: _id_type(renamed, col) for col in (C.USER_ID, C.ITEM_ID)}
+    return checked, notes, id_types
+
+
+def _id_type(frame: pd.DataFrame, column: str) -> IdType:
+    """``"int"`` when the caller's id column holds integers (so results can give ints back)."""
+    if column not in frame.columns:
+        return "str"
+    values = frame[column]
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return "str"
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(values.dtype):
+        arr = values.to_numpy(dtype=float, na_value=np.nan)
+        return "int" if bool(np.all(np.isfinite(arr) & (np.floor(arr) == arr))) else "str"
+    return "str"
 
 
 def _align(table: pd.DataFrame | None, id_col: str, id_map: IdMap) -> pd.DataFrame | None:

@@ -9,8 +9,9 @@ rules therefore exist once:
 * ``timestamp`` accepts unix seconds, unix milliseconds (any value above ``1e11``; Amazon 2023 uses
   them) and ISO-8601 dates or datetimes (naive ones are read as UTC); it becomes float64 seconds,
   NaN when the cell is empty (unknown).
-* ``rating`` and ``weight`` must be numbers (empty means unknown, NaN); ``event`` must be a
-  non-empty string and is lower-cased; unknown event types are kept.
+* ``rating`` and ``weight`` must be numbers >= 0; an empty cell and the tokens ``NA``,
+  ``NaN``, ``null``, ``none`` all mean unknown (NaN); ``event`` must be a non-empty string and
+  is lower-cased; unknown event types are kept (the weighting layer decides on them).
 * ``price`` accepts numbers and strings such as ``"$12.99"``, ``"1,299.00"`` or a range
   ``"$7.99 - $29.99"`` (the low end); ``in_stock`` accepts booleans, 0/1 and yes/no words.
 
@@ -50,6 +51,7 @@ from digirec.columns import (
     USER_ID,
     WEIGHT,
 )
+from digirec.data.events import EVENT_TYPES
 from digirec.data.tables import LoadReport, SkippedRow
 from digirec.exceptions import ConfigError, SchemaError
 
@@ -64,7 +66,7 @@ MS_THRESHOLD = 1e11
 NA_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "<na>", "#n/a", "-", "—"})
 
 #: Event types the weighting layer knows by default; others are kept and noted in the report.
-KNOWN_EVENTS = frozenset({"view", "click", "cart", "purchase", "rating"})
+KNOWN_EVENTS = frozenset(EVENT_TYPES)
 
 #: Catalogue columns that hold free text; empty strings in them become missing values.
 TEXT_COLUMNS = (TITLE, BRAND, MODEL, CATEGORY, DESCRIPTION, IMAGE_URL)
@@ -320,8 +322,11 @@ def parse_number_column(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         numbers = values.to_numpy(dtype=float, na_value=np.nan)
         missing = np.isnan(numbers)
     else:
-        missing = is_missing(values)
-        numbers = pd.to_numeric(as_str(values), errors="coerce").to_numpy(
+        text = as_str(values)
+        # "NA", "NaN", "null" and an empty cell all mean "unknown", the same way in every
+        # numeric column (a real number is never spelt like that).
+        missing = is_missing(values) | text.str.lower().isin(NA_TOKENS - {"-"}).to_numpy(dtype=bool)
+        numbers = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(
             dtype=float, na_value=np.nan
         )
     bad = ~missing & ~np.isfinite(numbers)
@@ -578,7 +583,12 @@ def _check_interactions(df: pd.DataFrame, bad: BadRows, names: Mapping[str, str]
     for column in (RATING, WEIGHT):
         if column in df.columns:
             numbers, wrong = parse_number_column(df[column])
-            bad.flag(wrong, names.get(column, column), _reason("a number"), df[column])
+            field = names.get(column, column)
+            bad.flag(wrong, field, _reason("a number"), df[column])
+            # A negative weight would make an interaction count against the item, and a
+            # negative rating is outside every scale digirec reads: refuse both.
+            negative = (numbers < 0).to_numpy(dtype=bool)
+            bad.flag(negative, field, lambda v: f"{v!r} is negative (must be >= 0)", df[column])
             out[column] = numbers
     frame = pd.DataFrame(out)
     for column in df.columns:
