@@ -32,6 +32,7 @@ def run_demo(
     from digirec.data.load import load_data
     from digirec.data.synth import SynthConfig, generate_shop, write_shop
     from digirec.evaluation.benchmark import run_benchmark, to_markdown
+    from digirec.evaluation.served import evaluate_for_bundle
     from digirec.models.registry import create_model
 
     out.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,7 @@ def run_demo(
     model.fit(full)
     bundle_dir = out / "bundle"
     save_bundle(model, full, bundle_dir, extra={"data": str(shop_dir)})
+    evaluate_for_bundle(model, full, bundle_dir)  # held-out score for the dashboard
     echo(f"4. trained {winner['model']} (best on validation) on all data -> {bundle_dir}\n")
 
     bundle = load_bundle(bundle_dir)

@@ -129,7 +129,9 @@ def test_identical_searches_are_reused_inside_reuse_searches(
         a = tuning.grid_search("ease", train, valid, grid=grid, keep_best_model=True)
         b = tuning.grid_search("ease", train, valid, grid=grid, keep_best_model=True)
         c = tuning.grid_search("ease", train, valid, grid={"lambda": [1.0]})
-    assert b is a and c is not a
+    # The reused result is the same search (same fitted model), marked as reused.
+    assert b.best_model is a.best_model and b.trials == a.trials and c is not a
+    assert b.reused and not a.reused and b.search_seconds == a.search_seconds
     assert len(fits) == 4 + 2 + 1
     assert a.best_model is not None and a.best.params == first.best.params
 

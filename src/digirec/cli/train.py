@@ -26,20 +26,19 @@ def _tuned_model(name: str, dataset: Any, settings: dict[str, Any]) -> Any:
     refit), and the winner is refit on everything with ``Recommender.refit``.
     """
     from digirec.data.split import leave_one_out
-    from digirec.training.tuning import grid_search
+    from digirec.training.tuning import tune_and_refit
 
     masks = leave_one_out(dataset)
-    search = grid_search(
+    run = tune_and_refit(
         name,
         dataset.subset(masks.train),
         dataset.subset(masks.valid),
-        base_params=settings,
-        keep_best_model=True,
-        on_trial=lambda t: say(f"[{name}] valid ndcg@10={t.valid['ndcg@10']:.4f} {t.params}"),
+        dataset,
+        params={name: settings},
+        progress=say,
     )
-    assert search.best_model is not None
-    say(f"[{name}] chose {search.best.params}")
-    return search.best_model.refit(dataset)
+    say(f"[{name}] chose {run.search.best.params}")
+    return run.model
 
 
 @app.command()
@@ -97,4 +96,8 @@ def train(
         recommender = create_model(model, settings).fit(dataset)
     seconds = time.perf_counter() - start
     save_bundle(recommender, dataset, out, extra={"fit_seconds": seconds, "data": str(data)})
+    from digirec.evaluation.served import evaluate_for_bundle
+
+    # The held-out score of this recipe on this data, shown on the dashboard.
+    evaluate_for_bundle(recommender, dataset, out)
     say(f"trained {model} on {dataset.n_interactions} interactions in {seconds:.1f}s -> {out}")

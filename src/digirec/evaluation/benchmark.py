@@ -9,7 +9,6 @@ scored once on test.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,20 +17,35 @@ import numpy as np
 from digirec import __version__
 from digirec.data.dataset import Dataset
 from digirec.data.split import leave_one_out
-from digirec.evaluation.evaluate import evaluate_model
+from digirec.evaluation.evaluate import metrics_of_recommendations, rank_holdout
+from digirec.evaluation.stats import (
+    BASELINE_MODELS,
+    CI_METRICS,
+    N_RESAMPLES,
+    RANDOM_STATE,
+    UserSample,
+    compare_with_baseline,
+    user_sample,
+    verdict,
+)
 from digirec.training.tuning import (
-    TUNING_GRIDS,
     TUNING_METRIC,
-    Trial,
-    grid_search,
     grid_size,
+    resolve_grid,
     reuse_searches,
+    tune_and_refit,
 )
 
 Progress = Callable[[str], None]
 
 #: Test metrics always reported in the markdown table, in this order.
 TABLE_METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20", "mrr@20", "coverage@10")
+
+#: How the intervals of a results document were computed (stored in it and under each table).
+STATS_NOTE = (
+    f"Intervals: 95% percentile bootstrap over test users ({N_RESAMPLES} draws, seed "
+    f"{RANDOM_STATE}; the same draws for every model, so differences are paired)."
+)
 
 
 def run_benchmark(
@@ -76,67 +90,35 @@ def run_benchmark(
     )
 
     results: list[dict[str, Any]] = []
+    samples: dict[str, UserSample] = {}
     # The hybrid tunes its components on the same split: reuse those searches.
     with reuse_searches():
         for name in models:
-            base = dict(params.get(name, {}))
-            grid = (grids or {}).get(name, TUNING_GRIDS.get(name, {})) if tune else {}
-            n_settings = grid_size(grid)
+            n_settings = grid_size(resolve_grid(name, tune, grids))
             say(
                 f"[{name}] {f'tuning {n_settings} setting(s)' if tune else 'fixed setting'}"
                 " on validation"
             )
-            report = _trial_reporter(name, n_settings, say)
-            search = grid_search(
-                name, train, valid, grid=grid, base_params=base, ks=ks, on_trial=report,
-                keep_best_model=True,
+            run = tune_and_refit(
+                name, train, valid, train_valid, tune=tune, params=params, grids=grids, ks=ks,
+                progress=say,
             )  # fmt: skip
-            best = search.best
-            assert search.best_model is not None
-            say(f"[{name}] refit on train+valid with {best.params}")
-            start = time.perf_counter()
-            model = search.best_model.refit(train_valid)
-            fit_seconds = time.perf_counter() - start
-            test_metrics = evaluate_model(
-                model, test, ks=ks, train=train_valid, item_categories=item_categories
-            )
+            users, reco, truth_rows = rank_holdout(run.model, test, max(ks))
+            test_metrics = metrics_of_recommendations(
+                reco, truth_rows, ks=ks, n_items=test.n_items, train=train_valid,
+                item_categories=item_categories,
+            )  # fmt: skip
+            samples[name] = user_sample(users, reco, truth_rows, ks=ks, n_items=test.n_items)
             say(
                 f"[{name}] test {TUNING_METRIC}={test_metrics[TUNING_METRIC]:.4f} "
-                f"(fit {fit_seconds:.1f}s)"
+                f"(fit {run.fit_seconds:.1f}s)"
             )
-            entry: dict[str, Any] = {}
-            history = getattr(search.best_model, "history_", None)
-            if history is not None:
-                # Torch models: how long the chosen setting trained on train alone.
-                entry["training"] = {
-                    "epochs": history.n_epochs,
-                    "best_epoch": history.best_epoch,
-                    "seconds_per_epoch": history.seconds_per_epoch,
-                }
-            results.append(
-                {
-                    "model": name,
-                    "params": best.params,
-                    "valid": best.valid,
-                    "test": test_metrics,
-                    "fit_seconds": fit_seconds,
-                    # Fitting the chosen setting on train (with early stopping for torch
-                    # models), and the whole search; fit_seconds is the final refit only.
-                    "train_seconds": best.fit_seconds,
-                    "tuning_seconds": sum(t.fit_seconds for t in search.trials),
-                    "tuning": [
-                        {
-                            "params": t.params,
-                            "valid": {TUNING_METRIC: t.valid[TUNING_METRIC]},
-                            "fit_seconds": t.fit_seconds,
-                        }
-                        for t in search.trials
-                    ]
-                    if tune
-                    else [],
-                    **entry,
-                }
-            )
+            entry = run.result()
+            results.append({**entry, "test": test_metrics})
+    # Intervals over the test users, and each model against the best baseline on validation.
+    baseline = compare_with_baseline(results, samples)
+    if baseline is not None:
+        say(f"best single baseline on validation: {baseline}")
 
     return {
         "dataset": {
@@ -155,27 +137,36 @@ def run_benchmark(
         "tuned": tune,
         "tuning_metric": TUNING_METRIC,
         "digirec_version": __version__,
+        "best_baseline": baseline,
+        "stats": STATS_NOTE,
         "results": results,
     }
 
 
-def _trial_reporter(name: str, n_settings: int, say: Progress) -> Callable[[Trial], None]:
-    """A progress callback that numbers the trials of one model's search."""
-    done = 0
+def _ci_text(interval: Sequence[float] | None) -> str:
+    if interval is None or any(np.isnan(v) for v in interval):
+        return ""
+    return f" [{interval[0]:.4f}, {interval[1]:.4f}]"
 
-    def report(trial: Trial) -> None:
-        nonlocal done
-        done += 1
-        say(
-            f"[{name}] {done}/{n_settings} {TUNING_METRIC}={trial.valid[TUNING_METRIC]:.4f} "
-            f"({trial.fit_seconds:.1f}s) {trial.params}"
-        )
 
-    return report
+def _diff_text(entry: Mapping[str, Any] | None) -> str:
+    """``+0.0123 [0.0050, 0.0190] better`` (the verdict only when the interval excludes 0)."""
+    if not entry:
+        return "–"
+    word = verdict(entry["ci95"])
+    tag = "" if word == "tie" else f" **{word}**"
+    return f"{entry['diff']:+.4f}{_ci_text(entry['ci95'])}{tag}"
 
 
 def to_markdown(document: Mapping[str, Any]) -> str:
-    """A markdown table of the test metrics (best value per column in bold)."""
+    """Markdown tables of the test metrics, with 95% intervals and paired differences.
+
+    The first table has each metric's value (the best value per column in bold: the highest
+    point estimate, not a claim), NDCG@10 with its bootstrap interval over users, and the
+    paired difference in NDCG@10 against the best single baseline (chosen on validation); a
+    model is marked **better** / **worse** only when that interval excludes 0. The second table
+    gives the paired difference for every metric.
+    """
     ds = document["dataset"]
     rows = document["results"]
     columns = [m for m in TABLE_METRICS if any(m in r["test"] for r in rows)]
@@ -183,7 +174,14 @@ def to_markdown(document: Mapping[str, Any]) -> str:
         m: max((r["test"].get(m, float("-inf")) for r in rows), default=float("nan"))
         for m in columns
     }
-    header = ["model", *columns, "valid ndcg@10", "fit s", "tuning s", "params"]
+    baseline = document.get("best_baseline")
+    diff_header = f"Δ ndcg@10 vs {baseline} [95% CI]" if baseline else "Δ ndcg@10"
+    header = ["model"]
+    for m in columns:
+        header.append(f"{m} [95% CI]" if m == TUNING_METRIC else m)
+        if m == TUNING_METRIC:
+            header.append(diff_header)
+    header += ["valid ndcg@10", "fit s", "tuning s", "params"]
     lines = [
         f"### {ds['name']} — {document['protocol']}, "
         f"{'tuned on validation' if document.get('tuned') else 'fixed settings'}",
@@ -200,6 +198,11 @@ def to_markdown(document: Mapping[str, Any]) -> str:
             text = "–" if value is None or np.isnan(value) else f"{value:.4f}"
             if value is not None and value == best[m] and len(rows) > 1:
                 text = f"**{text}**"
+            if m == TUNING_METRIC:
+                text += _ci_text(r.get("test_ci95", {}).get(m))
+                cells.append(text)
+                cells.append(_diff_text(r.get("vs_best_baseline", {}).get(m)))
+                continue
             cells.append(text)
         cells.append(f"{r['valid'].get(TUNING_METRIC, float('nan')):.4f}")
         cells.append(f"{r['fit_seconds']:.1f}")
@@ -208,4 +211,25 @@ def to_markdown(document: Mapping[str, Any]) -> str:
         shown = {k: v for k, v in r["params"].items() if k != "random_state"}
         cells.append("`" + ", ".join(f"{k}={v}" for k, v in shown.items()) + "`")
         lines.append("| " + " | ".join(cells) + " |")
+    if baseline and any("vs_best_baseline" in r for r in rows):
+        metrics = [m for m in CI_METRICS if m in columns]
+        lines += [
+            "",
+            f"Paired difference against **{baseline}** (the best of "
+            f"{', '.join(BASELINE_MODELS)} on validation NDCG@10), mean over test users with a "
+            "95% paired bootstrap interval; **better** / **worse** only when the interval "
+            "excludes 0.",
+            "",
+            "| model | " + " | ".join(f"Δ {m}" for m in metrics) + " |",
+            "|" + "|".join(["---"] * (len(metrics) + 1)) + "|",
+        ]
+        for r in rows:
+            if r["model"] == baseline or "vs_best_baseline" not in r:
+                continue
+            vs = r["vs_best_baseline"]
+            lines.append(
+                "| " + " | ".join([r["model"], *(_diff_text(vs.get(m)) for m in metrics)]) + " |"
+            )
+    if any("test_ci95" in r for r in rows):
+        lines += ["", STATS_NOTE]
     return "\n".join(lines) + "\n"

@@ -56,14 +56,26 @@ def evaluate_model(
     item_categories:
         Category code per item for intra-list diversity (optional).
     """
-    truth = holdout_truth(holdout)
-    users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int64)
-    max_k = max(ks)
-    reco, _ = model.recommend_idx(users, max_k, batch_size=batch_size)
+    _users, reco, truth_rows = rank_holdout(model, holdout, max(ks), batch_size=batch_size)
     return metrics_of_recommendations(
-        reco, truth[users], ks=ks, n_items=holdout.n_items, train=train,
+        reco, truth_rows, ks=ks, n_items=holdout.n_items, train=train,
         item_categories=item_categories,
     )  # fmt: skip
+
+
+def rank_holdout(
+    model: Recommender, holdout: Dataset, k: int, *, batch_size: int = 1024
+) -> tuple[NDArray[np.int64], NDArray[np.int64], sp.csr_matrix]:
+    """The ranked top ``k`` of every user with held-out interactions, over all items.
+
+    Returns ``(users, reco, truth_rows)``: the users (internal indices), their lists (one row
+    per user) and their rows of the binary relevance matrix -- what :func:`evaluate_model`
+    averages, and what :mod:`digirec.evaluation.stats` resamples per user.
+    """
+    truth = holdout_truth(holdout)
+    users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int64)
+    reco, _ = model.recommend_idx(users, k, batch_size=batch_size)
+    return users, reco, truth[users]
 
 
 def metrics_of_recommendations(

@@ -4,14 +4,23 @@ Different models see different signals — EASE the co-occurrence structure, SAS
 recent items, content models what a product is — and their errors are only partly correlated, so
 a blend beats each part. Weights are fitted on the validation split (never on test):
 
-1. each component is tuned on validation over its own documented grid (``TUNING_GRIDS``), unless
-   its parameters are marked ``fixed``;
-2. each component's scores for a sample of validation users are z-normalised per user;
-3. a grid over the weight simplex is searched for the best validation NDCG@10.
+1. each component is tuned on validation over its grid -- the component's ``grid`` if given,
+   else the documented ``TUNING_GRIDS`` entry -- unless its parameters are marked ``fixed``
+   (inside a benchmark, :func:`with_run_settings` hands each component the run's ``--params``
+   and ``--grid`` for that model, so the hybrid's EASE is the benchmark's EASE);
+2. the validation users are split 50/50 (seeded): the weight search sees one half only, and the
+   hybrid is scored on the other half (``unseen_valid_users_``), so its validation figure is not
+   the maximum over the weight grid on the users that chose the weights;
+3. each component's scores for (a sample of) the search half are z-normalised per user, and a
+   grid over the weight simplex is searched for the best NDCG@10.
 
-After ``fit(train, valid)``, :meth:`get_config` holds the chosen component parameters and
-weights with ``tune=False``, so the benchmark's refit on train + validation reuses them without
-looking at validation again.
+``fit`` leaves ``config`` alone (a second ``fit(train, valid)`` tunes again); the choices are
+learned attributes (``specs_``, ``weights_``). :meth:`get_config` of a fitted hybrid returns the
+resolved setting -- chosen component parameters and weights, ``tune=False`` -- so the
+benchmark's refit on train + validation (and a saved bundle) reuses them without looking at
+validation again. ``reused_search_seconds_`` is the fitting time of the component searches that
+were reused from earlier in the same benchmark, so the hybrid's reported tuning time includes
+them.
 """
 
 from __future__ import annotations
@@ -43,6 +52,9 @@ class ComponentSpec(BaseModel):
     model: str
     params: dict[str, Any] = Field(default_factory=dict)
     fixed: bool = Field(False, description="Use params as given (no validation search).")
+    grid: dict[str, list[Any]] | None = Field(
+        None, description="Search space of this component; None = its TUNING_GRIDS entry."
+    )
     weight: float | None = Field(None, ge=0, description="Blend weight; None = fit on validation.")
 
 
@@ -87,6 +99,18 @@ class HybridModel(Recommender):
 
     components_: list[Recommender]
     weights_: NDArray[np.float64]
+    specs_: list[ComponentSpec]
+    unseen_valid_users_: IdxArray | None
+    reused_search_seconds_: float
+
+    def get_config(self) -> dict[str, Any]:
+        """The configuration; after ``fit``, the resolved one (chosen component parameters and
+        weights, ``tune=False``) that refits and bundles reproduce without validation."""
+        specs = getattr(self, "specs_", None)
+        if not self.is_fitted or specs is None:
+            return super().get_config()
+        resolved = self.config.model_copy(update={"components": specs, "tune": False})
+        return resolved.model_dump(mode="json")
 
     # ------------------------------------------------------------------ fit
     def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
@@ -96,8 +120,9 @@ class HybridModel(Recommender):
         tune = self.config.tune and valid is not None
         specs = [spec.model_copy(deep=True) for spec in self.config.components]
         components: list[Recommender] = []
+        self.reused_search_seconds_ = 0.0
         for spec in specs:
-            grid = TUNING_GRIDS.get(spec.model, {})
+            grid = TUNING_GRIDS.get(spec.model, {}) if spec.grid is None else spec.grid
             # Through grid_search even for an empty grid: inside a benchmark the search of the
             # same model on the same split is then reused instead of refitted.
             if tune and not spec.fixed:
@@ -108,21 +133,27 @@ class HybridModel(Recommender):
                 )  # fmt: skip
                 assert search.best_model is not None
                 model = search.best_model
+                if search.reused:
+                    # Its cost was paid earlier in the run; count it here too (honest time).
+                    self.reused_search_seconds_ += search.search_seconds
             else:
                 model = create_model(spec.model, spec.params).fit(dataset, valid)
             # The resolved parameters (e.g. a tuned lambda, or the epochs early stopping chose)
             # replace the searched ones, so a refit reproduces this setting.
             spec.params = model.get_config()
             spec.fixed = True
+            spec.grid = None
             components.append(model)
         self.components_ = components
 
+        self.unseen_valid_users_ = None
         given = [spec.weight for spec in specs]
         if all(w is not None for w in given):
             weights = np.asarray(given, dtype=np.float64)
         elif tune:
             assert valid is not None
-            weights = self._search_weights(valid)
+            search_users, self.unseen_valid_users_ = self._split_valid_users(valid)
+            weights = self._search_weights(valid, search_users)
         else:
             weights = np.full(len(specs), 1.0 / len(specs))
         if weights.sum() <= 0:
@@ -130,7 +161,7 @@ class HybridModel(Recommender):
         self.weights_ = weights / weights.sum()
         for spec, weight in zip(specs, self.weights_, strict=True):
             spec.weight = float(weight)
-        self.config = self.config.model_copy(update={"components": specs, "tune": False})
+        self.specs_ = specs
 
     def refit(self, dataset: Dataset) -> Recommender:
         """Each component refit its own way (:meth:`Recommender.refit`), the same weights."""
@@ -142,10 +173,24 @@ class HybridModel(Recommender):
         clone.components_ = [model.refit(dataset) for model in self.components_]
         return clone
 
-    def _search_weights(self, valid: Dataset) -> NDArray[np.float64]:
-        """Best weights on the simplex grid by NDCG@10 on (a sample of) validation users."""
+    def _split_valid_users(self, valid: Dataset) -> tuple[IdxArray, IdxArray]:
+        """The validation users in two seeded halves: (weight search, held-out report).
+
+        With fewer than 2 validation users the search uses them all and nothing is held out.
+        """
         truth = valid.user_item_matrix(binary=True)
         users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int64)
+        if len(users) < 2:
+            return users, users[:0]
+        # A generator of its own (seed + 1), so the halves do not depend on the sample below.
+        rng = np.random.default_rng(self.config.random_state + 1)
+        shuffled = rng.permutation(users)
+        half = len(users) // 2
+        return np.sort(shuffled[half:]), np.sort(shuffled[:half])
+
+    def _search_weights(self, valid: Dataset, users: IdxArray) -> NDArray[np.float64]:
+        """Best weights on the simplex grid by NDCG@10 on (a sample of) ``users``."""
+        truth = valid.user_item_matrix(binary=True)
         rng = np.random.default_rng(self.config.random_state)
         if len(users) > self.config.max_valid_users:
             users = np.sort(rng.choice(users, self.config.max_valid_users, replace=False))
@@ -233,3 +278,34 @@ def _blend(parts: list[FloatMatrix], weights: NDArray[np.float64]) -> FloatMatri
         if weight:
             out += np.float32(weight) * part
     return out
+
+
+def with_run_settings(
+    hybrid_params: Mapping[str, Any],
+    params: Mapping[str, Mapping[str, Any]],
+    grids: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, Any]:
+    """The hybrid's parameters with the run's per-model ``params`` and ``grids`` handed to its
+    components (what ``digirec benchmark --params/--grid`` give each model).
+
+    A component's own ``params`` win over the run's for the same model, and its own ``grid``
+    over the run's grid; a component without either gets the run's (``--grid '{"ease":
+    {"lambda": [2000]}}'`` makes the hybrid's EASE search lambda = 2000 only, as the standalone
+    EASE does).
+    """
+    resolved = dict(hybrid_params)
+    raw = resolved.get("components")
+    specs = (
+        _default_components()
+        if raw is None
+        else [ComponentSpec.model_validate(spec) for spec in raw]
+    )
+    out = []
+    for spec in specs:
+        spec = spec.model_copy(deep=True)
+        spec.params = {**dict(params.get(spec.model, {})), **spec.params}
+        if spec.grid is None and grids is not None and spec.model in grids:
+            spec.grid = {k: list(v) for k, v in grids[spec.model].items()}
+        out.append(spec.model_dump(mode="json"))
+    resolved["components"] = out
+    return resolved

@@ -65,6 +65,7 @@ from numpy.typing import NDArray
 
 from digirec import columns as C
 from digirec.artifacts import Bundle, ItemFilter, load_bundle, save_bundle
+from digirec.evaluation.served import evaluate_for_bundle
 from digirec.data.dataset import Dataset
 from digirec.data.events import EventWeights
 from digirec.exceptions import ConfigError, DigirecError, MissingExtraError
@@ -1631,6 +1632,8 @@ class ServingState:
                 },
             }
             out = self._write_bundle(model, dataset, version, extra)
+            # The held-out score of the new version, for the dashboard (one more fit).
+            evaluate_for_bundle(model, dataset, out)
             manifest = load_bundle_manifest(out)
             snapshot = ModelSnapshot(
                 Bundle(model, dataset.items, manifest),
