@@ -65,9 +65,9 @@ from numpy.typing import NDArray
 
 from digirec import columns as C
 from digirec.artifacts import Bundle, ItemFilter, load_bundle, save_bundle
-from digirec.evaluation.served import evaluate_for_bundle
 from digirec.data.dataset import Dataset
 from digirec.data.events import EventWeights
+from digirec.evaluation.served import evaluate_for_bundle
 from digirec.exceptions import ConfigError, DigirecError, MissingExtraError
 from digirec.models.base import Recommender
 from digirec.retrieval.filtered import ExactIndex, ItemIndex, make_index
