@@ -10,13 +10,14 @@ answered with a generic 500 that reveals nothing about the internals.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import Depends, FastAPI, Path, Query, Request, Security
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -27,12 +28,14 @@ from digirec import __version__
 from digirec import columns as C
 from digirec.artifacts import ItemFilter
 from digirec.serving import schemas as S
-from digirec.serving.auth import api_key_scheme, read_key, require_key
+from digirec.serving.auth import KeyRing, read_key, require_scope
+from digirec.serving.errors import ServingError
 from digirec.serving.settings import ServeSettings
-from digirec.serving.state import Ranked, Rerank, ServingError, ServingState
+from digirec.serving.shopper import ShopperSessions
+from digirec.serving.state import Ranked, Rerank, ServingState
 from digirec.serving.web import web_router
 from digirec.store import EventRecord, Store, open_store
-from digirec.store.base import DeletionRecord
+from digirec.store.base import ClientEventIdConflict, DeletedUserError, DeletionRecord
 
 log = logging.getLogger("digirec.serving")
 
@@ -119,6 +122,11 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> JS
     return JSONResponse({"error": detail}, status_code=status)
 
 
+#: Parts pydantic adds to an error location for the member of a union that failed
+#: (``float``, ``str``, ``function-after[...]``): not request fields.
+_UNION_TAG = re.compile(r"^(float|int|str|bool|none|[a-z-]+\[.*\]|constrained-[a-z]+)$")
+
+
 def _field_path(loc: tuple[Any, ...]) -> str | None:
     """``("body", "events", 3, "timestamp")`` -> ``"events[3].timestamp"``."""
     parts = list(loc)
@@ -126,6 +134,8 @@ def _field_path(loc: tuple[Any, ...]) -> str | None:
         parts = parts[1:]
     out = ""
     for part in parts:
+        if isinstance(part, str) and _UNION_TAG.match(part):
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -169,6 +179,13 @@ def create_app(settings: ServeSettings, *, store: Store | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.key_ring = KeyRing(settings)
+    secret = settings.web_session_secret
+    app.state.shopper_sessions = ShopperSessions(
+        None if secret is None else secret.get_secret_value().encode(),
+        ttl_s=settings.web_session_ttl_s,
+        per_minute=settings.web_session_events_per_minute,
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     _install_error_handlers(app)
     _add_routes(app, settings)
@@ -179,7 +196,9 @@ def create_app(settings: ServeSettings, *, store: Store | None = None) -> FastAP
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServingError)
     async def _serving(_: Request, exc: ServingError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message, exc.field)
+        response = _error(exc.status, exc.code, exc.message, exc.field)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -280,15 +299,22 @@ def _json(body: S.RecommendationResponse) -> Response:
     return Response(body.model_dump_json(), media_type="application/json")
 
 
-async def _read_key(request: Request, key: str | None = Security(api_key_scheme)) -> None:
-    """:func:`read_key` as a coroutine: a check this small costs less than the thread-pool hop
-    FastAPI makes for a plain-function dependency."""
-    read_key(request, key)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=S.ID_PATTERN,
+        description="A retried batch with the same key is stored once (each event without "
+        "its own client_event_id gets '<key>#<position>').",
+    ),
+]
 
 
 def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
-    read = [Depends(_read_key)]
-    write = [Depends(require_key)]
+    read = [Depends(read_key)]
+    events_scope = [Depends(require_scope("events"))]
+    catalogue_scope = [Depends(require_scope("catalogue"))]
+    admin_scope = [Depends(require_scope("admin"))]
     explain_default = settings.explain
 
     # ------------------------------------------------------------------ health
@@ -413,42 +439,71 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
     @app.post(
         "/v1/events",
         response_model=S.EventsAccepted,
-        dependencies=write,
+        dependencies=events_scope,
         responses=_ERRORS,
         tags=["events"],
     )
-    def post_events(request: Request, body: S.EventBatch) -> S.EventsAccepted:
-        """Store a batch of events in one transaction; answers only after it committed."""
+    def post_events(
+        request: Request, body: S.EventBatch, idempotency_key: IdempotencyKey = None
+    ) -> S.EventsAccepted:
+        """Store a batch of events in one transaction; answers only after it committed.
+
+        Events of a deleted user are refused (410 ``user_deleted``, nothing of the batch
+        stored) until the user is created again with ``PUT /v1/users/{user_id}``. A retry
+        with the same ``client_event_id`` / ``Idempotency-Key`` stores nothing new.
+        """
         if len(body.events) > settings.max_batch:
             raise ServingError(
                 422, "batch_too_large", f"at most {settings.max_batch} events per batch", "events"
             )
         state = _state(request)
-        if not settings.accept_unknown_items:
-            for i, event in enumerate(body.events):
-                if not state.knows_item(event.item_id):
-                    raise ServingError(
-                        422,
-                        "unknown_item",
-                        f"unknown item id {event.item_id!r} (add it with PUT /v1/items first)",
-                        f"events[{i}].item_id",
-                    )
         now = time.time()
+        latest = now + settings.max_clock_skew_s
+        for i, event in enumerate(body.events):
+            if not settings.accept_unknown_items and not state.knows_item(event.item_id):
+                raise ServingError(
+                    422,
+                    "unknown_item",
+                    f"unknown item id {event.item_id!r} (add it with PUT /v1/items first)",
+                    f"events[{i}].item_id",
+                )
+            if event.timestamp is not None and float(event.timestamp) > latest:
+                raise ServingError(
+                    422,
+                    "timestamp_in_future",
+                    f"timestamp lies more than {settings.max_clock_skew_s:g} s after the "
+                    "server's clock",
+                    f"events[{i}].timestamp",
+                )
         records = [
             EventRecord(
                 user_id=e.user_id,
                 item_id=e.item_id,
                 event=e.event,
                 timestamp=now if e.timestamp is None else float(e.timestamp),
-                rating=e.rating,
-                weight=e.weight,
+                rating=None if e.rating is None else float(e.rating),
+                weight=None if e.weight is None else float(e.weight),
+                client_event_id=e.client_event_id
+                if e.client_event_id is not None or idempotency_key is None
+                else f"{idempotency_key}#{i}",
             )
-            for e in body.events
+            for i, e in enumerate(body.events)
         ]
-        stored = state.store.add_events(records)  # returns after COMMIT
-        state.record_events(stored)
+        try:
+            stored = state.store.add_events(records)  # returns after COMMIT
+        except DeletedUserError as exc:
+            state.count_refused(len(exc.user_ids))
+            raise ServingError(
+                410, "user_deleted", str(exc), f"events[{exc.positions[0]}].user_id"
+            ) from None
+        except ClientEventIdConflict as exc:
+            raise ServingError(
+                409, "client_event_id_conflict", str(exc), f"events[{exc.position}].client_event_id"
+            ) from None
+        state.record_events([e for e in stored if not e.duplicate])
         return S.EventsAccepted(
             accepted=len(stored),
+            duplicates=sum(e.duplicate for e in stored),
             first_event_id=stored[0].event_id,
             last_event_id=stored[-1].event_id,
         )
@@ -457,7 +512,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
     @app.put(
         "/v1/items/{item_id}",
         response_model=S.ItemOut,
-        dependencies=write,
+        dependencies=catalogue_scope,
         responses=_ERRORS,
         tags=["catalogue"],
     )
@@ -480,12 +535,13 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
     @app.put(
         "/v1/users/{user_id}",
         response_model=S.UserOut,
-        dependencies=write,
+        dependencies=catalogue_scope,
         responses=_ERRORS,
         tags=["users"],
     )
     def put_user(request: Request, user_id: UserIdPath, body: S.UserIn) -> JSONResponse:
-        """Create or update a user's attributes."""
+        """Create or update a user's attributes; creating a deleted user again lifts the
+        deletion's tombstone (their events are accepted again)."""
         state = _state(request)
         attributes = {k: v for k, v in body.attributes.items() if k != C.USER_ID}
         created = state.store.upsert_users([{C.USER_ID: user_id, **attributes}])[0]
@@ -553,7 +609,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         "/v1/users/{user_id}",
         response_model=S.DeletionOut,
         status_code=202,
-        dependencies=write,
+        dependencies=admin_scope,
         responses=_ERRORS,
         tags=["privacy"],
     )
@@ -582,7 +638,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
     @app.get(
         "/v1/privacy/deletions/{deletion_id}",
         response_model=S.DeletionOut,
-        dependencies=write,
+        dependencies=admin_scope,
         responses=_ERRORS,
         tags=["privacy"],
     )
@@ -599,7 +655,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
     @app.post(
         "/v1/admin/retrain",
         response_model=S.RetrainOut,
-        dependencies=write,
+        dependencies=admin_scope,
         responses=_ERRORS,
         tags=["admin"],
     )

@@ -7,7 +7,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+)
 
 from digirec.data.events import EVENT_TYPES
 
@@ -22,6 +30,9 @@ _MAX_TIMESTAMP = 7_258_118_400.0
 ExternalId = Annotated[
     str, Field(pattern=ID_PATTERN, description="External id (1..128 of A-Z a-z 0-9 . _ - : @).")
 ]
+#: A JSON number, never a boolean or a string (``false`` is no price, ``true`` no timestamp).
+Number = StrictFloat  # strict: ints pass (as floats), bools and strings do not
+EventType = Literal["view", "click", "wishlist", "cart", "purchase", "rating"]
 
 
 def is_valid_id(value: str) -> bool:
@@ -98,15 +109,17 @@ class SessionRequest(_Strict):
     """An anonymous session: the items viewed so far (oldest first) and the list wanted."""
 
     item_ids: list[str] = Field(..., description="Items of the session, oldest first.")
-    k: int | None = Field(None, description="List length (1..max_k; default default_k).")
+    k: StrictInt | None = Field(
+        None, ge=1, description="List length (1..max_k; default default_k)."
+    )
     category: list[str] | None = None
     brand: list[str] | None = None
-    min_price: float | None = Field(None, ge=0)
-    max_price: float | None = Field(None, ge=0)
-    in_stock: bool | None = None
-    exclude_seen: bool = True
-    diversity: float = Field(0.0, ge=0.0, le=1.0)
-    exposure: float = Field(0.0, ge=0.0, le=1.0)
+    min_price: Number | None = Field(None, ge=0)
+    max_price: Number | None = Field(None, ge=0)
+    in_stock: StrictBool | None = None
+    exclude_seen: StrictBool = True
+    diversity: Number = Field(0.0, ge=0.0, le=1.0)
+    exposure: Number = Field(0.0, ge=0.0, le=1.0)
 
     @field_validator("item_ids")
     @classmethod
@@ -123,23 +136,23 @@ class EventIn(_Strict):
 
     user_id: ExternalId
     item_id: ExternalId
-    event: str = Field(..., description=f"One of {', '.join(EVENT_TYPES)}.")
-    timestamp: float | str | None = Field(
-        None, description="Seconds since the epoch or ISO 8601; default: time of arrival."
+    event: EventType = Field(..., description=f"One of {', '.join(EVENT_TYPES)}.")
+    timestamp: Number | str | None = Field(
+        None,
+        description="Seconds since the epoch or ISO 8601 with a zone; default: time of "
+        "arrival. At most max_clock_skew_s in the future.",
     )
-    rating: float | None = Field(None, ge=0, le=10)
-    weight: float | None = Field(None, ge=0, le=1000)
-
-    @field_validator("event")
-    @classmethod
-    def _known_event(cls, value: str) -> str:
-        if value not in EVENT_TYPES:
-            raise ValueError(f"unknown event type {value!r}; expected one of {list(EVENT_TYPES)}")
-        return value
+    rating: Number | None = Field(None, ge=0, le=10)
+    weight: Number | None = Field(None, ge=0, le=1000)
+    client_event_id: ExternalId | None = Field(
+        None,
+        description="The client's own id of this event: sending it again (a retry) stores "
+        "nothing new and returns the first copy's event id.",
+    )
 
     @field_validator("timestamp")
     @classmethod
-    def _timestamp(cls, value: float | str | None) -> float | None:
+    def _timestamp(cls, value: float | int | str | None) -> float | None:
         if value is None:
             return None
         if isinstance(value, str):
@@ -171,7 +184,10 @@ class EventBatch(_Strict):
 class EventsAccepted(BaseModel):
     """Returned only after the batch committed."""
 
-    accepted: int
+    accepted: int = Field(..., description="Events of the batch, new and duplicate.")
+    duplicates: int = Field(
+        0, description="Events already stored under their client_event_id (not stored again)."
+    )
     first_event_id: int
     last_event_id: int
 
@@ -183,8 +199,8 @@ class ItemIn(_Strict):
     title: str | None = Field(None, max_length=1000)
     brand: str | None = Field(None, max_length=200)
     category: str | None = Field(None, max_length=200)
-    price: float | None = Field(None, ge=0, le=1e9)
-    in_stock: bool | None = None
+    price: Number | None = Field(None, ge=0, le=1e9)
+    in_stock: StrictBool | None = None
     description: str | None = Field(None, max_length=20_000)
     attributes: dict[str, Any] = Field(default_factory=dict)
 

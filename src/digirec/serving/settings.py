@@ -34,8 +34,20 @@ class ServeSettings(BaseSettings):
         newest of them is served when it is newer than ``bundle_path`` (so a restart never
         brings back a model that still contains deleted users).
     api_keys:
-        Keys accepted in the ``X-API-Key`` header (comma-separated in the environment). Write,
-        delete and admin endpoints need one; with no key configured they refuse every call.
+        Keys accepted in the ``X-API-Key`` header (comma-separated in the environment), each
+        ``KEY`` (every scope) or ``KEY:scope+scope`` with scopes ``read``, ``events``,
+        ``catalogue`` and ``admin`` (retrain, model admin and privacy deletions). Write,
+        delete and admin endpoints need a key with their scope (403 otherwise); with no key
+        configured they refuse every call.
+    rate_limit_per_minute:
+        Requests per minute one API key may make (429 with ``Retry-After`` beyond; a token
+        bucket, so bursts up to this number pass).
+    max_clock_skew_s:
+        Event timestamps later than the server's clock by more than this are refused (422).
+    web_session_secret:
+        HMAC key of the shop front's shopper-session cookies (default: random per process).
+    web_session_ttl_s / web_session_events_per_minute:
+        Lifetime of a shopper session and the most events one session may post per minute.
     read_requires_key:
         Also require a key for read endpoints (recommendations, search, profile ...).
     max_k / default_k:
@@ -82,6 +94,21 @@ class ServeSettings(BaseSettings):
         default_factory=list, description="Accepted X-API-Key values (comma-separated)."
     )
     read_requires_key: bool = Field(False, description="Require an API key for reads too.")
+    rate_limit_per_minute: int = Field(
+        6000, ge=1, description="Requests per minute per API key (429 beyond)."
+    )
+    max_clock_skew_s: float = Field(
+        300.0, ge=0, description="Most seconds an event timestamp may lie in the future."
+    )
+    web_session_secret: SecretStr | None = Field(
+        None, description="HMAC key of shopper-session cookies (default: random per process)."
+    )
+    web_session_ttl_s: float = Field(
+        8 * 3600.0, gt=0, description="Lifetime of a shopper session in seconds."
+    )
+    web_session_events_per_minute: int = Field(
+        30, ge=1, description="Most events one shopper session may post per minute."
+    )
     max_k: int = Field(100, ge=1, le=10_000, description="Largest k a request may ask for.")
     default_k: int = Field(10, ge=1, description="k when a request gives none.")
     max_batch: int = Field(1000, ge=1, description="Most events / items in one request.")
@@ -125,6 +152,41 @@ class ServeSettings(BaseSettings):
             raise ValueError(f"default_k ({value}) exceeds max_k ({max_k})")
         return value
 
+    @field_validator("api_keys")
+    @classmethod
+    def _scopes_known(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for i, key in enumerate(value):
+            parse_key(key.get_secret_value(), position=i)
+        return value
+
     def key_values(self) -> list[str]:
-        """The configured API keys as plain strings."""
-        return [key.get_secret_value() for key in self.api_keys]
+        """The configured API keys as plain strings (without their scopes)."""
+        return [parse_key(key.get_secret_value())[0] for key in self.api_keys]
+
+    def scoped_keys(self) -> list[tuple[str, frozenset[str]]]:
+        """``(key, scopes)`` of every configured API key."""
+        return [parse_key(key.get_secret_value()) for key in self.api_keys]
+
+
+#: Scopes of API keys: what each one allows.
+SCOPES = ("read", "events", "catalogue", "admin")
+
+
+def parse_key(text: str, *, position: int | None = None) -> tuple[str, frozenset[str]]:
+    """``"KEY"`` -> every scope; ``"KEY:events+read"`` -> those scopes.
+
+    Raises ``ValueError`` (a settings error) for an empty key or an unknown scope.
+    """
+    where = "" if position is None else f"api_keys[{position}]: "
+    key, sep, scope_text = text.partition(":")
+    if not key:
+        raise ValueError(f"{where}empty API key")
+    if not sep:
+        return key, frozenset(SCOPES)
+    scopes = frozenset(s.strip() for s in scope_text.split("+") if s.strip())
+    unknown = sorted(scopes - set(SCOPES))
+    if unknown or not scopes:
+        raise ValueError(
+            f"{where}unknown scope(s) {unknown or [scope_text]}; expected some of {list(SCOPES)}"
+        )
+    return key, scopes

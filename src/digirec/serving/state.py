@@ -72,6 +72,7 @@ from digirec.exceptions import ConfigError, DigirecError, MissingExtraError
 from digirec.models.base import Recommender
 from digirec.retrieval.filtered import ExactIndex, ItemIndex, make_index
 from digirec.retrieval.topk import topk
+from digirec.serving.errors import ServingError as ServingError  # re-exported (old import path)
 from digirec.serving.settings import ServeSettings
 from digirec.store.base import EVENT_ID, Store, StoredEvent, json_safe
 
@@ -100,17 +101,6 @@ _ANN_CALIBRATION_USERS = 512
 #: A category filter whose categories hold at most this share of the items is scored exactly
 #: on those categories' contiguous vector blocks instead of probing the FAISS index.
 _BLOCK_SHARE = 0.35
-
-
-class ServingError(DigirecError):
-    """A request the state cannot serve; the app turns it into a 4xx/5xx JSON error."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
 
 
 class NotAvailableError(ServingError):
@@ -1045,6 +1035,8 @@ class ServingState:
         self._search_lock = threading.Lock()
         self._search_encoder: Any = None
         self._purge_threads: list[threading.Thread] = []
+        #: Event batches refused since start because they named a deleted user.
+        self.n_refused_batches = 0
         # Per-user profiles for explanations, keyed by (model version, last real-time event id).
         self._forget_generation = 0
         self._forgotten_through: dict[str, int] = {}
@@ -1152,6 +1144,12 @@ class ServingState:
                 if queue is None:
                     queue = self._realtime[e.user_id] = deque(maxlen=limit)
                 queue.append(RealtimeEvent(e.event_id, e.item_id, e.event, e.timestamp))
+
+    def count_refused(self, n_users: int) -> None:
+        """Count a batch refused because of deleted users (the store keeps the durable count
+        of refused events per tombstone; this one feeds ``/metrics``)."""
+        with self._lock:
+            self.n_refused_batches += 1
 
     def realtime_events(self, user_id: str) -> list[RealtimeEvent]:
         """The user's events since the served model was trained, oldest first.

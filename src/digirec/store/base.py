@@ -9,9 +9,17 @@ Guarantees every implementation gives:
 
 * an event batch is one transaction: :meth:`Store.add_events` returns only after it committed,
   and either every event of the batch is stored or none is;
-* events get a strictly increasing ``event_id``; :meth:`Store.interactions_frame` returns them in
-  that order and numbers them in ``source_row``, the stable tie-breaker of
-  :class:`~digirec.data.dataset.Dataset` for equal timestamps;
+* events get a strictly increasing ``event_id`` that is never reused, not even after the events
+  holding the largest ids were deleted (SQLite ``AUTOINCREMENT``, a PostgreSQL sequence);
+  :meth:`Store.interactions_frame` returns them in that order and numbers them in
+  ``source_row``, the stable tie-breaker of :class:`~digirec.data.dataset.Dataset` for equal
+  timestamps; every id up to :attr:`StoreSnapshot.event_ids`' largest is committed or never
+  will be, so "events after the watermark" is exact after a restart;
+* an event may carry a client ``client_event_id``: storing it again (a retried batch) stores
+  nothing and returns the first copy, marked ``duplicate``;
+* a deleted user leaves a tombstone: :meth:`Store.add_events` refuses their events with
+  :class:`DeletedUserError` (and counts the refusal) until :meth:`Store.upsert_users`
+  explicitly re-creates the user;
 * catalogue and user rows keep their first insertion order (an update does not move them), so a
   retrain on unchanged data builds identical id maps;
 * :meth:`Store.delete_user` removes the user row and every event of the user in one transaction
@@ -32,12 +40,15 @@ from numpy.typing import NDArray
 
 from digirec import columns as C
 from digirec.data.tables import RawData
+from digirec.exceptions import DigirecError
 
 #: Catalogue columns stored as typed database columns; any other column goes to a JSON field.
 ITEM_COLUMNS = (C.TITLE, C.BRAND, C.CATEGORY, C.PRICE, C.IN_STOCK, C.DESCRIPTION)
 
 #: Column of the event id in frames returned by the store.
 EVENT_ID = "event_id"
+#: Column of the client's own event id (idempotent retries).
+CLIENT_EVENT_ID = "client_event_id"
 
 PurgeMode = Literal["immediate", "scheduled"]
 DeletionStatus = Literal["pending", "purged"]
@@ -67,13 +78,57 @@ class EventRecord:
     timestamp: float
     rating: float | None = None
     weight: float | None = None
+    client_event_id: str | None = None
 
 
 @dataclass(frozen=True)
 class StoredEvent(EventRecord):
-    """An event as committed, with its store-assigned id (strictly increasing)."""
+    """An event as committed, with its store-assigned id (strictly increasing).
+
+    ``duplicate`` is ``True`` when the event's ``client_event_id`` was already stored: the
+    record is then the first stored copy and nothing new was written.
+    """
 
     event_id: int = 0
+    duplicate: bool = False
+
+
+class DeletedUserError(DigirecError):
+    """Events for users deleted under the privacy API (refused until they are re-created).
+
+    Attributes
+    ----------
+    user_ids:
+        The deleted users of the refused batch.
+    positions:
+        Index in the batch of the first event of each of them.
+    """
+
+    def __init__(self, user_ids: Sequence[str], positions: Sequence[int]) -> None:
+        self.user_ids = list(user_ids)
+        self.positions = list(positions)
+        super().__init__(
+            f"user {self.user_ids[0]!r} was deleted; create the user again "
+            "(PUT /v1/users/{user_id}) before sending their events"
+        )
+
+
+class ClientEventIdConflict(DigirecError):
+    """A ``client_event_id`` already stored for a different user, item or event type."""
+
+    def __init__(self, client_event_id: str, position: int) -> None:
+        self.client_event_id = client_event_id
+        self.position = position
+        super().__init__(f"client_event_id {client_event_id!r} is already stored for another event")
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What is left of a deleted user: when, and how many events were refused since."""
+
+    user_id: str
+    deleted_at: float
+    n_refused: int
 
 
 @dataclass(frozen=True)
@@ -185,7 +240,20 @@ class Store(ABC):
     # ------------------------------------------------------------------ events
     @abstractmethod
     def add_events(self, events: Sequence[EventRecord] | pd.DataFrame) -> list[StoredEvent]:
-        """Append events in one transaction; returns them with ids, after the commit."""
+        """Append events in one transaction; returns them with ids, after the commit.
+
+        Raises :class:`DeletedUserError` (nothing stored; the refusal counted on the
+        tombstone) when the batch holds an event of a deleted user, and
+        :class:`ClientEventIdConflict` when a ``client_event_id`` names a different event.
+        """
+
+    @abstractmethod
+    def tombstone(self, user_id: str) -> Tombstone | None:
+        """The tombstone of a deleted (and not re-created) user, or ``None``."""
+
+    @abstractmethod
+    def n_refused_events(self) -> int:
+        """Events refused because their user was deleted (over every tombstone)."""
 
     @abstractmethod
     def user_events(self, user_id: str, *, limit: int | None = None) -> pd.DataFrame:
@@ -305,6 +373,7 @@ def event_records(events: Sequence[EventRecord] | pd.DataFrame) -> list[EventRec
     users, items = column(C.USER_ID), column(C.ITEM_ID)
     kinds, times = column(C.EVENT), column(C.TIMESTAMP)
     ratings, weights = column(C.RATING), column(C.WEIGHT)
+    client_ids = column(CLIENT_EVENT_ID)
     out: list[EventRecord] = []
     for i in range(n):
         ts = json_safe(times[i])
@@ -316,6 +385,7 @@ def event_records(events: Sequence[EventRecord] | pd.DataFrame) -> list[EventRec
                 timestamp=float(ts) if ts is not None else float("nan"),
                 rating=_opt_float(ratings[i]),
                 weight=_opt_float(weights[i]),
+                client_event_id=None if json_safe(client_ids[i]) is None else str(client_ids[i]),
             )
         )
     return out

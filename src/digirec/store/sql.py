@@ -32,14 +32,18 @@ from sqlalchemy.engine import Connection, Engine
 from digirec import columns as C
 from digirec.exceptions import ConfigError, MissingExtraError
 from digirec.store.base import (
+    CLIENT_EVENT_ID,
     EVENT_ID,
     ITEM_COLUMNS,
+    ClientEventIdConflict,
+    DeletedUserError,
     DeletionRecord,
     EventRecord,
     PurgeMode,
     Store,
     StoredEvent,
     StoreSnapshot,
+    Tombstone,
     event_records,
     json_safe,
     records_of,
@@ -50,6 +54,11 @@ MAX_ID_LENGTH = 256
 
 #: Rows per IN (...) list: below SQLite's and PostgreSQL's bound-parameter limits.
 _IN_CHUNK = 900
+
+#: PostgreSQL advisory lock between event writers (shared), deletions and snapshots
+#: (exclusive): a deletion never races an insert of the same user's events, and a snapshot's
+#: watermark never passes an id whose transaction has not committed yet.
+_EVENTS_LOCK = 7_164_220_011
 
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrement needs INTEGER
 
@@ -80,6 +89,9 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
     events = sa.Table(
         "events",
         metadata,
+        # AUTOINCREMENT: SQLite never hands out an id again, even after the rows holding the
+        # largest ids were deleted (a plain INTEGER PRIMARY KEY reuses max+1); PostgreSQL's
+        # BIGSERIAL sequence never goes back either.
         sa.Column(EVENT_ID, _BigId, primary_key=True, autoincrement=True),
         sa.Column(C.USER_ID, sa.String(MAX_ID_LENGTH), nullable=False),
         sa.Column(C.ITEM_ID, sa.String(MAX_ID_LENGTH), nullable=False),
@@ -88,8 +100,18 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column(C.RATING, sa.Double),
         sa.Column(C.WEIGHT, sa.Double),
         sa.Column("created_at", sa.Double, nullable=False),
+        # The client's own id of the event: a retried batch is stored once (NULLs are many).
+        sa.Column(CLIENT_EVENT_ID, sa.String(MAX_ID_LENGTH), unique=True),
         # Per-user reads (history, deletion) are the hot path after full scans.
         sa.Index("ix_events_user", C.USER_ID, EVENT_ID),
+        sqlite_autoincrement=True,
+    )
+    tombstones = sa.Table(
+        "tombstones",
+        metadata,
+        sa.Column(C.USER_ID, sa.String(MAX_ID_LENGTH), primary_key=True),
+        sa.Column("deleted_at", sa.Double, nullable=False),
+        sa.Column("n_refused", sa.BigInteger, nullable=False, default=0),
     )
     deletions = sa.Table(
         "deletions",
@@ -111,7 +133,14 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("key", sa.String(256), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),
     )
-    return {"items": items, "users": users, "events": events, "deletions": deletions, "meta": meta}
+    return {
+        "items": items,
+        "users": users,
+        "events": events,
+        "tombstones": tombstones,
+        "deletions": deletions,
+        "meta": meta,
+    }
 
 
 def normalise_url(url: str) -> str:
@@ -227,7 +256,44 @@ class SQLStore(Store):
     # ------------------------------------------------------------------ lifecycle
     def create_schema(self) -> None:
         with self._write() as conn:
+            self._migrate(conn)
             self._metadata.create_all(conn, checkfirst=True)
+
+    def _migrate(self, conn: Connection) -> None:
+        """Bring an events table of an older digirec up to date (idempotent).
+
+        Older SQLite stores declared ``INTEGER PRIMARY KEY`` without ``AUTOINCREMENT``, which
+        reuses ids after a delete: the table is rebuilt with ``AUTOINCREMENT`` (ids kept, the
+        counter starts above the largest). Older stores of both kinds lack the
+        ``client_event_id`` column: it is added with its unique index.
+        """
+        inspector = sa.inspect(conn)
+        if not inspector.has_table("events"):
+            return
+        columns = {c["name"] for c in inspector.get_columns("events")}
+        if self.backend == "sqlite":
+            sql = conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE type='table' AND name='events'"
+            ).scalar_one()
+            if "AUTOINCREMENT" not in str(sql).upper():
+                keep = [c for c in columns if c in self._t["events"].c]
+                names = ", ".join(f'"{c}"' for c in keep)
+                conn.exec_driver_sql("DROP INDEX IF EXISTS ix_events_user")
+                conn.exec_driver_sql("ALTER TABLE events RENAME TO events_pre_autoincrement")
+                self._t["events"].create(conn)
+                conn.exec_driver_sql(
+                    f"INSERT INTO events ({names}) SELECT {names} FROM events_pre_autoincrement"
+                )
+                conn.exec_driver_sql("DROP TABLE events_pre_autoincrement")
+                return
+        if CLIENT_EVENT_ID not in columns:
+            conn.exec_driver_sql(
+                f"ALTER TABLE events ADD COLUMN {CLIENT_EVENT_ID} VARCHAR({MAX_ID_LENGTH})"
+            )
+            conn.exec_driver_sql(
+                f"CREATE UNIQUE INDEX IF NOT EXISTS ux_events_{CLIENT_EVENT_ID} "
+                f"ON events ({CLIENT_EVENT_ID})"
+            )
 
     def ping(self) -> bool:
         try:
@@ -295,7 +361,7 @@ class SQLStore(Store):
         for rec in records_of(users):
             user_id = _check_id(rec.pop(C.USER_ID, None), C.USER_ID)
             rows.append({C.USER_ID: user_id, "attributes": rec or None, "updated_at": now})
-        return self._upsert(self._t["users"], C.USER_ID, rows)
+        return self._upsert(self._t["users"], C.USER_ID, rows, clear_tombstones=True)
 
     def get_user(self, user_id: str) -> dict[str, Any] | None:
         table = self._t["users"]
@@ -322,7 +388,14 @@ class SQLStore(Store):
         frame[C.USER_ID] = frame[C.USER_ID].astype(object)
         return frame
 
-    def _upsert(self, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> list[bool]:
+    def _upsert(
+        self,
+        table: sa.Table,
+        key: str,
+        rows: list[dict[str, Any]],
+        *,
+        clear_tombstones: bool = False,
+    ) -> list[bool]:
         if not rows:
             return []
         # Last write wins inside one batch; report "created" once per new id.
@@ -339,6 +412,13 @@ class SQLStore(Store):
             stmt = stmt.on_conflict_do_update(index_elements=[key], set_=updated)
             deduped = list({r[key]: r for r in rows}.values())
             conn.execute(stmt, deduped)
+            if clear_tombstones:
+                # Creating a user again is the explicit act that lifts a deletion's tombstone.
+                self._lock_events(conn, exclusive=True)
+                tomb = self._t["tombstones"]
+                for start in range(0, len(unique_ids), _IN_CHUNK):
+                    chunk = unique_ids[start : start + _IN_CHUNK]
+                    conn.execute(sa.delete(tomb).where(tomb.c[C.USER_ID].in_(chunk)))
         seen: set[str] = set()
         created = []
         for item_id in ids:
@@ -347,6 +427,16 @@ class SQLStore(Store):
         return created
 
     # ------------------------------------------------------------------ events
+    def _lock_events(self, conn: Connection, *, exclusive: bool) -> None:
+        """PostgreSQL: the advisory lock of :data:`_EVENTS_LOCK` for this transaction.
+
+        SQLite needs none: ``BEGIN IMMEDIATE`` already serialises every writer.
+        """
+        if self.backend != "postgresql":
+            return
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        conn.execute(sa.text(f"SELECT {function}(:key)"), {"key": _EVENTS_LOCK})
+
     def add_events(self, events: Sequence[EventRecord] | pd.DataFrame) -> list[StoredEvent]:
         records = event_records(events)
         if not records:
@@ -361,29 +451,149 @@ class SQLStore(Store):
                 C.RATING: _opt_number(e.rating),
                 C.WEIGHT: _opt_number(e.weight),
                 "created_at": now,
+                CLIENT_EVENT_ID: None
+                if e.client_event_id is None
+                else _check_id(e.client_event_id, CLIENT_EVENT_ID),
             }
             for e in records
         ]
-        table = self._t["events"]
+        try:
+            return self._add_rows(records, rows)
+        except sa.exc.IntegrityError:
+            # Two concurrent retries of one client_event_id (PostgreSQL): the loser's insert
+            # hit the unique index after the winner committed; run again, it is a duplicate.
+            return self._add_rows(records, rows)
+
+    def _add_rows(
+        self, records: list[EventRecord], rows: list[dict[str, Any]]
+    ) -> list[StoredEvent]:
+        table, tomb = self._t["events"], self._t["tombstones"]
+        refused: DeletedUserError | None = None
+        existing: dict[str, dict[str, Any]] = {}
+        unique_fresh: list[dict[str, Any]] = []
+        ids: list[int] = []
         with self._write() as conn:
-            # One multi-row INSERT ... RETURNING per batch; ids come back in parameter order.
-            result = conn.execute(
-                sa.insert(table).returning(table.c[EVENT_ID], sort_by_parameter_order=True), rows
-            )
-            ids = [int(r[0]) for r in result]
+            self._lock_events(conn, exclusive=False)
+            users = list(dict.fromkeys(r[C.USER_ID] for r in rows))
+            deleted: set[str] = set()
+            for start in range(0, len(users), _IN_CHUNK):
+                chunk = users[start : start + _IN_CHUNK]
+                found = conn.execute(
+                    sa.select(tomb.c[C.USER_ID]).where(tomb.c[C.USER_ID].in_(chunk))
+                )
+                deleted.update(r[0] for r in found)
+            if deleted:
+                counts: dict[str, int] = {}
+                first: dict[str, int] = {}
+                for i, r in enumerate(rows):
+                    if r[C.USER_ID] in deleted:
+                        counts[r[C.USER_ID]] = counts.get(r[C.USER_ID], 0) + 1
+                        first.setdefault(r[C.USER_ID], i)
+                for user_id, n in counts.items():
+                    conn.execute(
+                        sa.update(tomb)
+                        .where(tomb.c[C.USER_ID] == user_id)
+                        .values(n_refused=tomb.c.n_refused + n)
+                    )
+                refused = DeletedUserError(list(first), list(first.values()))
+            else:
+                existing = self._existing_client_ids(conn, rows)
+                for i, row in enumerate(rows):
+                    prior = existing.get(row[CLIENT_EVENT_ID] or "")
+                    if prior is not None and any(
+                        prior[c] != row[c] for c in (C.USER_ID, C.ITEM_ID, C.EVENT)
+                    ):
+                        # Raised inside the transaction: nothing of the batch is stored.
+                        raise ClientEventIdConflict(str(row[CLIENT_EVENT_ID]), i)
+                fresh = [
+                    r
+                    for r in rows
+                    if r[CLIENT_EVENT_ID] is None or r[CLIENT_EVENT_ID] not in existing
+                ]
+                # One id per client id inside the batch too (a batch that repeats itself).
+                seen_in_batch: set[str] = set()
+                for r in fresh:
+                    cid = r[CLIENT_EVENT_ID]
+                    if cid is not None and cid in seen_in_batch:
+                        continue
+                    if cid is not None:
+                        seen_in_batch.add(cid)
+                    unique_fresh.append(r)
+                if unique_fresh:
+                    # One multi-row INSERT ... RETURNING; ids come back in parameter order.
+                    result = conn.execute(
+                        sa.insert(table).returning(table.c[EVENT_ID], sort_by_parameter_order=True),
+                        unique_fresh,
+                    )
+                    ids = [int(r[0]) for r in result]
+        if refused is not None:
+            # The refusal count committed; nothing of the batch was stored.
+            raise refused
         # Only reached after the commit: the caller may acknowledge these events now.
-        return [
-            StoredEvent(
-                user_id=e.user_id,
-                item_id=e.item_id,
-                event=e.event,
-                timestamp=e.timestamp,
-                rating=e.rating,
-                weight=e.weight,
-                event_id=event_id,
+        assigned = {id(r): i for r, i in zip(unique_fresh, ids, strict=True)}
+        by_client = {
+            r[CLIENT_EVENT_ID]: i
+            for r, i in zip(unique_fresh, ids, strict=True)
+            if r[CLIENT_EVENT_ID]
+        }
+        out: list[StoredEvent] = []
+        for e, row in zip(records, rows, strict=True):
+            cid = row[CLIENT_EVENT_ID]
+            if id(row) in assigned:
+                out.append(_stored(e, assigned[id(row)], duplicate=False))
+                continue
+            if cid in existing:
+                out.append(existing[cid]["stored"])
+            else:  # repeated inside this batch
+                out.append(_stored(e, by_client[cid], duplicate=True))
+        return out
+
+    def _existing_client_ids(
+        self, conn: Connection, rows: list[dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        table = self._t["events"]
+        wanted = list(dict.fromkeys(r[CLIENT_EVENT_ID] for r in rows if r[CLIENT_EVENT_ID]))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            result = conn.execute(
+                sa.select(*self._event_columns(), table.c[CLIENT_EVENT_ID]).where(
+                    table.c[CLIENT_EVENT_ID].in_(chunk)
+                )
             )
-            for e, event_id in zip(records, ids, strict=True)
-        ]
+            for values in result:
+                user, item, ts, kind, rating, weight, event_id, cid = tuple(values)
+                found[str(cid)] = {
+                    C.USER_ID: user,
+                    C.ITEM_ID: item,
+                    C.EVENT: kind,
+                    "stored": StoredEvent(
+                        user_id=user,
+                        item_id=item,
+                        event=kind,
+                        timestamp=float("nan") if ts is None else float(ts),
+                        rating=rating,
+                        weight=weight,
+                        client_event_id=str(cid),
+                        event_id=int(event_id),
+                        duplicate=True,
+                    ),
+                }
+        return found
+
+    def tombstone(self, user_id: str) -> Tombstone | None:
+        tomb = self._t["tombstones"]
+        with self._read() as conn:
+            row = conn.execute(sa.select(tomb).where(tomb.c[C.USER_ID] == user_id)).first()
+        if row is None:
+            return None
+        return Tombstone(user_id=row[0], deleted_at=float(row[1]), n_refused=int(row[2]))
+
+    def n_refused_events(self) -> int:
+        tomb = self._t["tombstones"]
+        with self._read() as conn:
+            value = conn.execute(sa.select(sa.func.sum(tomb.c.n_refused))).scalar_one()
+        return int(value or 0)
 
     def user_events(self, user_id: str, *, limit: int | None = None) -> pd.DataFrame:
         table = self._t["events"]
@@ -407,13 +617,14 @@ class SQLStore(Store):
         names = (C.USER_ID, C.ITEM_ID, C.TIMESTAMP, C.EVENT, C.RATING, C.WEIGHT, EVENT_ID)
         return [table.c[n] for n in names]
 
-    def _interactions(self, conn: Connection, after_id: int) -> pd.DataFrame:
+    def _interactions(
+        self, conn: Connection, after_id: int, *, upper: int | None = None
+    ) -> pd.DataFrame:
         table = self._t["events"]
-        rows = conn.execute(
-            sa.select(*self._event_columns())
-            .where(table.c[EVENT_ID] > after_id)
-            .order_by(table.c[EVENT_ID])
-        ).all()
+        query = sa.select(*self._event_columns()).where(table.c[EVENT_ID] > after_id)
+        if upper is not None:
+            query = query.where(table.c[EVENT_ID] <= upper)
+        rows = conn.execute(query.order_by(table.c[EVENT_ID])).all()
         return _events_frame(rows)
 
     def count_events(self, user_id: str | None = None) -> int:
@@ -435,11 +646,17 @@ class SQLStore(Store):
         events, users, deletions = self._t["events"], self._t["users"], self._t["deletions"]
         now = time.time()
         deletion_id = uuid.uuid4().hex
+        tomb = self._t["tombstones"]
         with self._write() as conn:
+            # Exclusive: no event insert of this user is in flight while the rows go.
+            self._lock_events(conn, exclusive=True)
             n_events = conn.execute(
                 sa.delete(events).where(events.c[C.USER_ID] == user_id)
             ).rowcount
             conn.execute(sa.delete(users).where(users.c[C.USER_ID] == user_id))
+            # The tombstone refuses later events of the user until they are created again.
+            conn.execute(sa.delete(tomb).where(tomb.c[C.USER_ID] == user_id))
+            conn.execute(sa.insert(tomb), {C.USER_ID: user_id, "deleted_at": now, "n_refused": 0})
             seq = conn.execute(
                 sa.insert(deletions).returning(deletions.c.seq),
                 {
@@ -491,9 +708,17 @@ class SQLStore(Store):
 
     # ------------------------------------------------------------------ snapshot / meta
     def snapshot(self) -> StoreSnapshot:
-        deletions = self._t["deletions"]
+        deletions, events = self._t["deletions"], self._t["events"]
+        upper: int | None = None
+        if self.backend == "postgresql":
+            # Wait for the event transactions in flight, then read the largest id: every id
+            # up to it has committed (or never will), and later ones get larger ids. The
+            # snapshot below reads up to that bound, so its watermark is exact.
+            with self._write() as conn:
+                self._lock_events(conn, exclusive=True)
+                upper = int(conn.execute(sa.select(sa.func.max(events.c[EVENT_ID]))).scalar() or 0)
         with self._read(snapshot=True) as conn:
-            interactions = self._interactions(conn, 0)
+            interactions = self._interactions(conn, 0, upper=upper)
             items = self._items_frame(conn)
             users = self._users_frame(conn)
             seq = conn.execute(sa.select(sa.func.max(deletions.c.seq))).scalar_one()
@@ -570,6 +795,20 @@ def _events_frame(rows: Sequence[Any]) -> pd.DataFrame:
         }
     )
     return frame
+
+
+def _stored(event: EventRecord, event_id: int, *, duplicate: bool) -> StoredEvent:
+    return StoredEvent(
+        user_id=event.user_id,
+        item_id=event.item_id,
+        event=event.event,
+        timestamp=event.timestamp,
+        rating=event.rating,
+        weight=event.weight,
+        client_event_id=event.client_event_id,
+        event_id=event_id,
+        duplicate=duplicate,
+    )
 
 
 def _deletion(row: Any) -> DeletionRecord:
