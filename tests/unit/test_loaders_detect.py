@@ -26,6 +26,8 @@ def test_formats_tuple() -> None:
         "amazon2023",
         "movielens",
         "minionerec",
+        "rees46",
+        "taobao",
     )
 
 

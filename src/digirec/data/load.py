@@ -15,7 +15,15 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from digirec.data.formats import amazon, generic, lcrec, minionerec, movielens, rechorus
+from digirec.data.formats import (
+    amazon,
+    generic,
+    lcrec,
+    minionerec,
+    movielens,
+    rechorus,
+    shoplogs,
+)
 from digirec.data.formats._common import LoadRequest
 from digirec.data.schema import check_on_bad_rows
 from digirec.data.tables import RawData
@@ -33,9 +41,14 @@ FORMATS = (
     "amazon2023",
     "movielens",
     "minionerec",
+    "rees46",
+    "taobao",
 )
 
 Loader = Callable[[LoadRequest], RawData]
+
+#: Formats whose files are delimited text read with ``sep`` / ``encoding``.
+TEXT_OPTION_FORMATS = ("csv", "rees46", "taobao")
 
 _LOADERS: dict[str, Loader] = {
     "csv": partial(generic.load_generic, kind="csv"),
@@ -48,6 +61,8 @@ _LOADERS: dict[str, Loader] = {
     "amazon2023": partial(amazon.load_amazon, version="amazon2023"),
     "movielens": movielens.load_movielens,
     "minionerec": minionerec.load_minionerec,
+    "rees46": shoplogs.load_rees46,
+    "taobao": shoplogs.load_taobao,
 }
 
 Sniffer = Callable[[Path], bool]
@@ -58,6 +73,8 @@ _FILE_SNIFFERS: tuple[tuple[str, Sniffer], ...] = (
     ("movielens", movielens.sniff),
     ("rechorus", rechorus.sniff),
     ("minionerec", lambda p: p.suffix == ".csv" and minionerec.sniff(p)),
+    ("rees46", shoplogs.sniff_rees46),
+    ("taobao", shoplogs.sniff_taobao),
 )
 
 #: Preprocessed layouts recognised from a folder, first match wins.
@@ -108,6 +125,8 @@ def detect_format(path: str | Path) -> str:
     * ``train.csv`` with the tab header ``user_id  item_id  time`` -> ``rechorus``;
     * ``u.data``, ``ratings.dat``, or ``ratings.csv`` with a ``userId`` header -> ``movielens``;
     * a ``*.item.json`` with a CSV whose header has ``history_item_id`` -> ``minionerec``;
+    * a CSV with the REES46 header (``event_time,event_type,product_id,...``) -> ``rees46``;
+      a headerless file of ``user,item,category,pv|buy|cart|fav,time`` rows -> ``taobao``;
     * ``interactions.<csv|tsv|parquet|jsonl>`` in a folder -> that generic format;
     * a reviews file (``.json``/``.jsonl``, gzipped or not): the keys of its first line decide:
       ``parent_asin`` -> ``amazon2023``; ``reviewerID`` with ``verified`` or ``style`` ->
@@ -147,6 +166,8 @@ def load_data(
     items: str | Path | None = None,
     users: str | Path | None = None,
     name: str | None = None,
+    sep: str | None = None,
+    encoding: str | None = None,
 ) -> RawData:
     """Load interactions (and catalogue / users where present) from any supported format.
 
@@ -166,6 +187,9 @@ def load_data(
         without such a file raise :class:`~digirec.exceptions.ConfigError`.
     name:
         Data set name; defaults to the folder or file name.
+    sep, encoding:
+        Field separator and text encoding of delimited files (generic CSV and the shop logs);
+        other formats refuse them.
 
     Returns
     -------
@@ -187,11 +211,27 @@ def load_data(
     if not path.exists():
         raise SchemaError("path not found", file=str(path))
     resolved = detect_format(path) if format == "auto" else format
+    if (sep is not None or encoding is not None) and resolved not in TEXT_OPTION_FORMATS:
+        raise ConfigError(
+            f"--sep / --encoding apply to {', '.join(TEXT_OPTION_FORMATS)}, "
+            f"not to format {resolved!r}"
+        )
+    if sep is not None and len(sep) != 1 and sep != "\\t":
+        raise ConfigError(f"--sep must be one character, got {sep!r}")
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ConfigError(f"unknown --encoding {encoding!r}") from None
     request = LoadRequest(
         path,
         policy,
         items=Path(items) if items is not None else None,
         users=Path(users) if users is not None else None,
         name=name,
+        sep="\t" if sep == "\\t" else sep,
+        encoding=encoding,
     )
     return _LOADERS[resolved](request)

@@ -10,6 +10,7 @@ line with too many fields, a JSON line that is not JSON) back as
 from __future__ import annotations
 
 import ast
+import csv
 import gzip
 import io
 import json
@@ -53,6 +54,10 @@ class LoadRequest:
     items: Path | None = None
     users: Path | None = None
     name: str | None = None
+    #: Field separator of delimited files (``None``: the format's own, e.g. "," or tab).
+    sep: str | None = None
+    #: Text encoding of delimited files (``None``: UTF-8, a byte-order mark dropped).
+    encoding: str | None = None
 
 
 def require_file(path: Path, what: str = "file") -> Path:
@@ -250,6 +255,11 @@ def read_delimited(
     text:
         File content to parse instead of reading ``path`` (for ``::``-separated MovieLens files).
 
+    A file whose bytes say it is something else is named as such: Parquet (``PAR1``) and JSON
+    (``{`` / ``[``) raise with the ``--format`` to use, a zip archive raises, and gzip content
+    (``1f 8b``) under a plain name is read decompressed with a note. A line with fewer fields
+    than the header is a bad row (it used to be padded with missing values).
+
     Returns
     -------
     (pandas.DataFrame, numpy.ndarray, list of SkippedRow)
@@ -257,11 +267,14 @@ def read_delimited(
         had too many fields.
     """
     file = str(path)
+    compression: str | None = "infer"
     if text is None:
         require_file(path)
+        compression = sniff_content(path, report)
     report.files.append(file)
     source: object = io.StringIO(text) if text is not None else path
     kwargs: dict[str, object] = {
+        "compression": compression,
         "sep": sep,
         "header": 0 if header else None,
         "dtype": str,
@@ -302,6 +315,14 @@ def read_delimited(
     all_rows = np.arange(1, len(frame) + len(malformed) + 1, dtype=np.int64)
     rows = all_rows[~np.isin(all_rows, list(bad_numbers))] if bad_numbers else all_rows
     report.n_rows_read += len(frame) + len(malformed)
+    frame, rows = _split_short_rows(
+        frame,
+        rows,
+        file,
+        malformed,
+        # Field counts of the data records (the header record dropped).
+        lambda: _field_counts(path, text, sep, encoding, compression)[1 if header else 0 :],
+    )
     frame, rows = _drop_blank_rows(frame, rows, file, report)
     if infer_others:
         keep_text = set(text_columns or ())
@@ -309,6 +330,100 @@ def read_delimited(
             if column not in keep_text:
                 frame[column] = infer_attribute_column(frame[column])
     return frame, rows, malformed
+
+
+#: Leading bytes of formats that are often handed to the CSV reader by mistake.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PAR1", "Parquet data (it starts with the bytes PAR1): pass --format parquet"),
+    (b"PK\x03\x04", "a zip archive (or an Excel .xlsx file): unpack it or export CSV"),
+    (b"\x89HDF", "an HDF5 file: export it as CSV or Parquet"),
+    (b"SQLite format 3", "an SQLite database: export the table as CSV or Parquet"),
+)
+
+
+def sniff_content(path: Path, report: LoadReport) -> str | None:
+    """Check the first bytes of a file that is about to be read as delimited text.
+
+    Returns the pandas ``compression`` to use (``"gzip"`` for gzip content, whatever the
+    name), or raises SchemaError naming what the file really holds.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise SchemaError(f"not delimited text but {what}", file=str(path))
+    if head.startswith(b"\x1f\x8b"):
+        if not path.name.lower().endswith(".gz"):
+            report.notes.append(f"{path}: gzip-compressed content (bytes 1f 8b), read decompressed")
+        return "gzip"
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start in (b"{", b"["):
+        raise SchemaError(
+            "not delimited text but JSON (it starts with "
+            f"{start.decode()!r}): pass --format jsonl for JSON lines",
+            file=str(path),
+        )
+    # The bytes decide, not the name: a ".csv.gz" that is plain text is read as text.
+    return None
+
+
+def _field_counts(
+    path: Path, text: str | None, sep: str, encoding: str, compression: str | None
+) -> list[int]:
+    """Number of fields of every record of a delimited file (header included; blank = 0)."""
+    if text is not None:
+        handle: IO[str] = io.StringIO(text)
+    elif compression == "gzip":
+        handle = gzip.open(path, "rt", encoding=encoding, newline="")  # noqa: SIM115
+    else:
+        handle = open(path, encoding=encoding, newline="")  # noqa: SIM115
+    with handle:
+        return [len(record) for record in csv.reader(handle, delimiter=sep)]
+
+
+def _split_short_rows(
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    file: str,
+    malformed: list[SkippedRow],
+    field_counts: Callable[[], list[int]],
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Move lines with fewer fields than the header to ``malformed`` (bad rows, with numbers).
+
+    pandas pads a short line with empty cells, which cannot be told from empty fields; a
+    short line always ends in an empty cell, so only when some row does are the fields of the
+    file counted (one ``csv`` pass). Blank lines (no field) are left to the blank-line rule.
+    """
+    width = len(frame.columns)
+    if frame.empty or width < 2:
+        return frame, rows
+    last = frame.iloc[:, -1]
+    candidates = (last.isna() | (last.astype(str) == "")).to_numpy(dtype=bool)
+    if not candidates.any():
+        return frame, rows
+    try:
+        counts = field_counts()
+    except (csv.Error, TypeError, UnicodeDecodeError, OSError):
+        return frame, rows  # the reader itself succeeded; keep its reading
+    short = np.zeros(len(frame), dtype=bool)
+    n_fields = np.zeros(len(frame), dtype=np.int64)
+    for pos in np.flatnonzero(candidates):
+        record = int(rows[pos]) - 1
+        if 0 <= record < len(counts) and 0 < counts[record] < width:
+            short[pos] = True
+            n_fields[pos] = counts[record]
+    for pos in np.flatnonzero(short):
+        malformed.append(
+            SkippedRow(
+                file,
+                int(rows[pos]),
+                str(frame.columns[int(n_fields[pos])]),
+                f"the line has {int(n_fields[pos])} field(s), expected {width} (cut short?)",
+            )
+        )
+    if not short.any():
+        return frame, rows
+    return frame.loc[~short].reset_index(drop=True), rows[~short]
 
 
 def _drop_blank_rows(

@@ -90,11 +90,18 @@ def find_table(directory: Path, stem: str, kind: TableKind | None = None) -> Pat
 
 
 def read_table(
-    path: Path, table: Table, report: LoadReport, kind: TableKind | None = None
+    path: Path,
+    table: Table,
+    report: LoadReport,
+    kind: TableKind | None = None,
+    *,
+    sep: str | None = None,
+    encoding: str | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray | None, list[SkippedRow]]:
     """Read one generic file into a raw frame.
 
-    ``kind`` forces the reader; by default the file extension decides. Returns the frame, the
+    ``kind`` forces the reader; by default the file extension decides. ``sep`` / ``encoding``
+    apply to CSV (default: tab for ``.tsv``, else comma; UTF-8). Returns the frame, the
     1-based row numbers of its rows (``None``: ``1..n``), and rows that could not be parsed
     at all.
     """
@@ -105,10 +112,16 @@ def read_table(
         )
     require_file(path)
     if kind == "csv":
-        sep = "\t" if ".tsv" in path.name.lower() else ","
+        if sep is None:
+            sep = "\t" if ".tsv" in path.name.lower() else ","
         # Canonical columns stay text for the validators; other columns are typed.
         return read_delimited(
-            path, report, sep=sep, infer_others=True, text_columns=_TEXT_COLUMNS[table]
+            path,
+            report,
+            sep=sep,
+            encoding=encoding or "utf-8-sig",
+            infer_others=True,
+            text_columns=_TEXT_COLUMNS[table],
         )
     if kind == "parquet":
         report.files.append(str(path))
@@ -134,9 +147,12 @@ def _validate(
     on_bad_rows: OnBadRows,
     report: LoadReport,
     kind: TableKind | None = None,
+    *,
+    sep: str | None = None,
+    encoding: str | None = None,
 ) -> pd.DataFrame:
     """Read one generic file (see :func:`read_table`) and validate it as ``table``."""
-    frame, rows, bad_lines = read_table(path, table, report, kind)
+    frame, rows, bad_lines = read_table(path, table, report, kind, sep=sep, encoding=encoding)
     if frame.empty and not len(frame.columns) and not bad_lines:
         raise SchemaError("file has no columns", file=str(path), field=_ID_COLUMN[table])
     return validate_table(
@@ -160,19 +176,34 @@ def load_generic(request: LoadRequest, kind: TableKind) -> RawData:
         interactions_path = require_file(path)
     report = LoadReport()
     on_bad_rows = request.on_bad_rows
+    sep, encoding = request.sep, request.encoding
     interactions = concat_interactions(
         # The interactions file is read as the format asked for, whatever its extension;
         # catalogue and users files go by their own extension.
-        [_validate(interactions_path, "interactions", on_bad_rows, report, kind)]
+        [
+            _validate(
+                interactions_path,
+                "interactions",
+                on_bad_rows,
+                report,
+                kind,
+                sep=sep,
+                encoding=encoding,
+            )
+        ]
     )
     return RawData(
         name=request.name or default_name(path),
         interactions=interactions,
         items=read_optional(
-            request.items, items, lambda p: _validate(p, "items", on_bad_rows, report)
+            request.items,
+            items,
+            lambda p: _validate(p, "items", on_bad_rows, report, sep=sep, encoding=encoding),
         ),
         users=read_optional(
-            request.users, users, lambda p: _validate(p, "users", on_bad_rows, report)
+            request.users,
+            users,
+            lambda p: _validate(p, "users", on_bad_rows, report, sep=sep, encoding=encoding),
         ),
         report=report,
     )
