@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 
 from digirec.data.dataset import Dataset
@@ -71,3 +79,46 @@ def known_user(shop: Shop, rank: int = 0) -> str:
 def seen_items(shop: Shop, user_id: str) -> set[str]:
     frame = shop.raw.interactions
     return set(frame.loc[frame["user_id"] == user_id, "item_id"].astype(str))
+
+
+# ---------------------------------------------------------------------- a real server
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Start `digirec serve` on a free loopback port; always stopped (or killed) on exit."""
+    port = _free_port()
+    command = [sys.executable, "-m", "digirec.cli", "serve", *args, "--port", str(port)]
+    full_env = {**os.environ, "DIGIREC_SEARCH_ENCODER": "tfidf", "OPENBLAS_NUM_THREADS": "1"}
+    full_env.update(env or {})
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited early:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server not ready:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -3,61 +3,18 @@ when the server is SIGKILLed in the middle of an event burst."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from service_helpers import API_KEY, AUTH, Shop
+from service_helpers import API_KEY, AUTH, Shop, serve
 
 from digirec.data.synth import write_shop
 from digirec.store import open_store
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serve(args: list[str], log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """Start `digirec serve` on a free loopback port; always stopped (or killed) on exit."""
-    port = _free_port()
-    command = [sys.executable, "-m", "digirec.cli", "serve", *args, "--port", str(port)]
-    env = {**os.environ, "DIGIREC_SEARCH_ENCODER": "tfidf", "OPENBLAS_NUM_THREADS": "1"}
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited early:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server not ready:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def test_no_acknowledged_event_is_lost_on_sigkill(

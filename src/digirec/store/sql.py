@@ -111,7 +111,9 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         metadata,
         sa.Column(C.USER_ID, sa.String(MAX_ID_LENGTH), primary_key=True),
         sa.Column("deleted_at", sa.Double, nullable=False),
+        # Refusals are counted for good: lifting (re-creating the user) keeps the row.
         sa.Column("n_refused", sa.BigInteger, nullable=False, default=0),
+        sa.Column("lifted_at", sa.Double),
     )
     deletions = sa.Table(
         "deletions",
@@ -418,7 +420,11 @@ class SQLStore(Store):
                 tomb = self._t["tombstones"]
                 for start in range(0, len(unique_ids), _IN_CHUNK):
                     chunk = unique_ids[start : start + _IN_CHUNK]
-                    conn.execute(sa.delete(tomb).where(tomb.c[C.USER_ID].in_(chunk)))
+                    conn.execute(
+                        sa.update(tomb)
+                        .where(tomb.c[C.USER_ID].in_(chunk), tomb.c.lifted_at.is_(None))
+                        .values(lifted_at=time.time())
+                    )
         seen: set[str] = set()
         created = []
         for item_id in ids:
@@ -479,7 +485,9 @@ class SQLStore(Store):
             for start in range(0, len(users), _IN_CHUNK):
                 chunk = users[start : start + _IN_CHUNK]
                 found = conn.execute(
-                    sa.select(tomb.c[C.USER_ID]).where(tomb.c[C.USER_ID].in_(chunk))
+                    sa.select(tomb.c[C.USER_ID]).where(
+                        tomb.c[C.USER_ID].in_(chunk), tomb.c.lifted_at.is_(None)
+                    )
                 )
                 deleted.update(r[0] for r in found)
             if deleted:
@@ -584,7 +592,11 @@ class SQLStore(Store):
     def tombstone(self, user_id: str) -> Tombstone | None:
         tomb = self._t["tombstones"]
         with self._read() as conn:
-            row = conn.execute(sa.select(tomb).where(tomb.c[C.USER_ID] == user_id)).first()
+            row = conn.execute(
+                sa.select(tomb.c[C.USER_ID], tomb.c.deleted_at, tomb.c.n_refused).where(
+                    tomb.c[C.USER_ID] == user_id, tomb.c.lifted_at.is_(None)
+                )
+            ).first()
         if row is None:
             return None
         return Tombstone(user_id=row[0], deleted_at=float(row[1]), n_refused=int(row[2]))
