@@ -33,10 +33,10 @@ import functools
 import itertools
 import math
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -61,13 +61,21 @@ from digirec.columns import (
 from digirec.data.tables import LoadReport, RawData
 from digirec.exceptions import ConfigError
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
 __all__ = [
     "CATEGORIES",
     "EVENT_TYPES",
     "SHOP_NAME",
+    "USERS_PER_CHUNK",
     "SynthConfig",
+    "WrittenShop",
+    "calibrate_sessions",
     "generate_shop",
     "write_shop",
+    "write_synthetic_shop",
 ]
 
 #: ``RawData.name`` of the generated shop.
@@ -1795,6 +1803,9 @@ def _build_catalogue(cfg: SynthConfig, rng: np.random.Generator) -> _Catalogue:
         # products (software at 5,000 items) hands the rest to the categories after it; the
         # last category (accessories, the largest product space) takes duplicates if it must.
         last = cat == cat_names[-1]
+        # Once even the last category has run out of distinct products (catalogues of tens of
+        # thousands of items), it takes duplicates at once instead of retrying 60 times each.
+        saturated = False
         while made < n and (misses < 60 or last):
             u = rng.random(_N_UNIFORMS)
             line = lines[min(int(np.searchsorted(cum, u[15], side="right")), len(lines) - 1)]
@@ -1810,9 +1821,10 @@ def _build_catalogue(cfg: SynthConfig, rng: np.random.Generator) -> _Catalogue:
                 if misses < 60:
                     misses += 1
                     continue
+                saturated = True
                 condition = 0
             seen.add((*key, condition))
-            misses = 0
+            misses = 60 if saturated else 0
             row, q, vr = _make_item(line, u, rng.standard_normal(2), condition, cfg.start_date)
             rows.append(row)
             quality.append(q)
@@ -1902,6 +1914,11 @@ def _complements(
     Model-specific accessories come first, then the maker's own, then third-party ones (one
     slot is kept for those); each group in a popularity-weighted random order. One listing per
     product: the new, renewed and open-box listings of an accessory count once.
+
+    The rule is evaluated once per (accessory type, product type) -- types repeat across
+    colours, storage variants and conditions -- and the random order per product is a Gumbel
+    key per candidate of which only each accessory's best listing matters, so a product costs a
+    few array passes over its category's candidates instead of a Python loop over them.
     """
     n = len(items)
     comp = np.full((n, max(k, 1)), -1, dtype=np.int64)
@@ -1921,41 +1938,92 @@ def _complements(
     brands = items[BRAND].to_numpy(dtype=object)
     models = items[MODEL].to_numpy(dtype=object)
     acc_for = items[ACCESSORY_FOR].to_numpy(dtype=object)
+    # Accessory types: (brand, model, subcategory) decides the fit; (brand, model) is the
+    # "one listing per product" group.
+    type_code: dict[tuple[str, str, str], int] = {}
+    group_code: dict[tuple[str, str], int] = {}
+    acc_type = np.full(n, -1, dtype=np.int64)
+    acc_group = np.full(n, -1, dtype=np.int64)
     by_cat: dict[str, list[int]] = {}
     for a in np.flatnonzero(cats == _ACCESSORIES):
+        acc_type[a] = type_code.setdefault((brands[a], models[a], subs[a]), len(type_code))
+        acc_group[a] = group_code.setdefault((brands[a], models[a]), len(group_code))
         for c in _split(acc_for[a]):
             by_cat.setdefault(c, []).append(int(a))
-    cands = {c: np.asarray(v, dtype=np.int64) for c, v in by_cat.items()}
-    for i in range(n):
-        cat = str(cats[i])
-        if cat == _ACCESSORIES or subs[i] in _NO_COMPLEMENTS or cat not in cands:
-            continue
-        model = str(models[i])
-        exact: list[int] = []
-        own: list[int] = []
-        third: list[int] = []
-        listed: set[tuple[str, str]] = set()
-        # A popularity-weighted random order of the candidates, per product (Gumbel keys).
-        pool = cands[cat]
-        keys = log_pop[pool] + rng.gumbel(size=pool.size)
-        for a in pool[np.argsort(-keys, kind="stable")]:
-            fits, fits_model = fit_rules[(brands[a], models[a])]
+    types = list(type_code)
+    type_rule = [fit_rules[(b, m)] for b, m, _ in types]
+
+    @dataclass
+    class _Pool:
+        items: IntArray
+        types: IntArray
+        by_group: IntArray  # positions in `items` ordered by group
+        starts: IntArray  # first position of each group in `by_group`
+        group_of: IntArray  # group of each entry of `by_group`
+
+    pools: dict[str, _Pool] = {}
+    for c, members in by_cat.items():
+        pool = np.asarray(members, dtype=np.int64)
+        by_group = np.argsort(acc_group[pool], kind="stable")
+        sorted_groups = acc_group[pool][by_group]
+        pools[c] = _Pool(
+            pool,
+            acc_type[pool],
+            by_group,
+            np.flatnonzero(_group_starts(sorted_groups)),
+            sorted_groups,
+        )
+
+    classes: dict[tuple[str, str, str, str], IntArray] = {}
+
+    def type_classes(cat: str, brand: str, model: str, sub: str) -> IntArray:
+        """Per accessory type: -1 does not fit, 0 model-specific, 1 the maker's own, 2 third."""
+        out = np.full(len(types), -1, dtype=np.int64)
+        for t, ((a_brand, _, a_sub), (fits, fits_model)) in enumerate(
+            zip(types, type_rule, strict=True)
+        ):
             if fits_model:
                 if not (model == fits_model or model.startswith(fits_model + " ")):
                     continue
-            elif subs[i] in _UNSUITED.get(subs[a], ()):
+            elif sub in _UNSUITED.get(a_sub, ()):
                 continue
-            if fits == "*" or fits == brands[i]:
+            if fits == "*" or fits == brand:
                 ok = True
             elif fits:
                 ok = False
             else:
-                ok = brands[a] == brands[i] or brands[a] not in makers[cat]
-            if not ok or (brands[a], models[a]) in listed:
-                continue
-            listed.add((brands[a], models[a]))
-            group = exact if fits_model else own if brands[a] == brands[i] else third
-            group.append(a)
+                ok = a_brand == brand or a_brand not in makers[cat]
+            if ok:
+                out[t] = 0 if fits_model else 1 if a_brand == brand else 2
+        return out
+
+    for i in range(n):
+        cat = str(cats[i])
+        if cat == _ACCESSORIES or subs[i] in _NO_COMPLEMENTS or cat not in pools:
+            continue
+        p = pools[cat]
+        key = (cat, str(brands[i]), str(models[i]), str(subs[i]))
+        cls_t = classes.get(key)
+        if cls_t is None:
+            cls_t = classes[key] = type_classes(*key)
+        # A popularity-weighted random order of the candidates, per product (Gumbel keys);
+        # the draw covers every candidate so the random stream does not depend on the fit.
+        keys = log_pop[p.items] + rng.gumbel(size=p.items.size)
+        cls = cls_t[p.types]
+        keys[cls < 0] = -np.inf
+        # An accessory's place in the order is that of its best-ranked fitting listing.
+        ks = keys[p.by_group]
+        best = np.maximum.reduceat(ks, p.starts)
+        hit = np.flatnonzero(
+            (ks == np.repeat(best, np.diff(p.starts, append=ks.size))) & np.isfinite(ks)
+        )
+        _, first = np.unique(p.group_of[hit], return_index=True)
+        win = p.by_group[hit[first]]  # positions in p.items of each fitting accessory's winner
+        win = win[np.argsort(-keys[win], kind="stable")]
+        win_cls = cls[win]
+        exact = list(p.items[win[win_cls == 0]][:k])
+        own = list(p.items[win[win_cls == 1]][:k])
+        third = list(p.items[win[win_cls == 2]][:k])
         specific = exact + own
         chosen = (specific[: k - 1] + third[:1] + specific[k - 1 :] + third[1:])[:k]
         comp[i, : len(chosen)] = chosen
@@ -1997,6 +2065,21 @@ class _Users:
     pref_brand: BoolArray  # (n_users, n_brands)
     loyalty: FloatArray
     n_sessions: IntArray
+
+    def rows(self, lo: int, hi: int) -> _Users:
+        """Users ``lo..hi-1`` (a block of the event log), renumbered from 0."""
+        return _Users(
+            frame=self.frame.iloc[lo:hi].reset_index(drop=True),
+            log_budget=self.log_budget[lo:hi],
+            pref_cats=self.pref_cats[lo:hi],
+            n_pref=self.n_pref[lo:hi],
+            late_cats=self.late_cats[lo:hi],
+            n_late=self.n_late[lo:hi],
+            drift_day=self.drift_day[lo:hi],
+            pref_brand=self.pref_brand[lo:hi],
+            loyalty=self.loyalty[lo:hi],
+            n_sessions=self.n_sessions[lo:hi],
+        )
 
 
 def _top_k_gumbel(
@@ -2131,6 +2214,10 @@ _HOUR_WEIGHTS = (
     3.4, 3.2, 2.9, 2.8, 2.9, 3.1, 3.6, 4.3, 4.8, 4.6, 3.6, 2.2,
 )  # fmt: skip
 _CELLS_PER_CHUNK = 2_000_000  # bounds the sessions x items logit matrix of one category
+#: Categories up to this many items sample views exactly (sessions x items keys); larger ones
+#: (catalogues of tens of thousands of items) from per-session candidates.
+_EXACT_POOL = 2048
+_CANDIDATES = 256  # candidates per session in a large category
 
 
 def _pick_ranked(
@@ -2183,6 +2270,9 @@ def _sample_views(
     user's price level, penalised above the budget); items not yet released are excluded and
     a loyal session only sees the user's preferred brands (when the category has any). Views
     are the Gumbel top-``n_views`` of those weights: sampling without replacement.
+
+    That costs sessions x items per category, so categories of more than ``_EXACT_POOL`` items
+    (large catalogues) sample from per-session candidates instead (:func:`_sample_large_pool`).
     """
     out_sess: list[IntArray] = []
     out_pos: list[IntArray] = []
@@ -2199,6 +2289,12 @@ def _sample_views(
         if sessions.size == 0 or pool.size == 0:
             continue
         n_pool = pool.size
+        if n_pool > _EXACT_POOL:
+            _sample_large_pool(
+                cfg, cat, users, pool, sessions, sess_user, sess_day, sess_loyal, n_views, rng,
+                (out_sess, out_pos, out_item),
+            )  # fmt: skip
+            continue
         base = cat.log_pop[pool].astype(f32)
         lprice = cat.log_price[pool].astype(f32)
         pool_brand = cat.brand[pool]
@@ -2235,6 +2331,99 @@ def _sample_views(
     item = np.concatenate(out_item)
     order = np.lexsort((pos, sess))
     return sess[order], item[order]
+
+
+def _sample_large_pool(
+    cfg: SynthConfig,
+    cat: _Catalogue,
+    users: _Users,
+    pool: IntArray,
+    sessions: IntArray,
+    sess_user: IntArray,
+    sess_day: FloatArray,
+    sess_loyal: BoolArray,
+    n_views: IntArray,
+    rng: np.random.Generator,
+    out: tuple[list[IntArray], list[IntArray], list[IntArray]],
+) -> None:
+    """Views of one large category by sampling-importance-resampling, appended to ``out``.
+
+    Each session draws ``_CANDIDATES`` candidates in proportion to item attractiveness (from
+    the user's preferred brands only, for a loyal session whose user has any in the category),
+    then keeps the Gumbel top-``n_views`` of the price-fit log-weights -- the target weight
+    divided by the proposal's -- among the distinct, released candidates. As the candidate
+    count grows this tends to the exact sampler of :func:`_sample_views`; at 256 candidates
+    it keeps the planted budget, brand and popularity structure at a cost linear in sessions.
+    The loyalty test ignores release days (the exact sampler falls back to every brand when
+    none of the preferred ones has a released item); unreleased candidates are dropped.
+    """
+    out_sess, out_pos, out_item = out
+    f32 = np.float32
+    n_c = _CANDIDATES
+    # Brand-sorted pool: a brand is a contiguous segment of the cumulative attractiveness.
+    order = np.argsort(cat.brand[pool], kind="stable")
+    pool = pool[order]
+    pool_brand = cat.brand[pool]
+    present, seg_start = np.unique(pool_brand, return_index=True)
+    seg_end = np.append(seg_start[1:], pool.size)
+    weight = np.exp(cat.log_pop[pool] - cat.log_pop[pool].max())
+    cum = np.cumsum(weight)
+    cum_before = cum - weight
+    seg_lo = cum_before[seg_start]
+    seg_mass = cum[seg_end - 1] - seg_lo
+    lprice = cat.log_price[pool].astype(f32)
+    rel = cat.release_day[pool]
+    log_budget = users.log_budget.astype(f32)
+    shift = f32(np.log(cfg.budget_median))
+    c_median = f32(cat.cat_log_median[cat.category[pool[0]]])
+    penalty, sensitivity = f32(cfg.over_budget_penalty), f32(cfg.price_sensitivity)
+    n_b = present.size
+    chunk = max(1, _CELLS_PER_CHUNK // n_c)
+    for s0 in range(0, sessions.size, chunk):
+        s = sessions[s0 : s0 + chunk]
+        m = s.size
+        u = sess_user[s]
+        pref = users.pref_brand[u][:, present]
+        restrict = sess_loyal[s] & pref.any(axis=1)
+        mass = np.where(pref | ~restrict[:, None], seg_mass[None, :], 0.0)
+        row_cum = np.cumsum(mass, axis=1)
+        total = row_cum[:, -1]
+        v = rng.random((m, n_c)) * total[:, None]
+        # Which brand segment: one searchsorted over all rows, each row lifted above the last.
+        lift = (np.arange(m, dtype=np.float64) * (float(cum[-1]) + 1.0))[:, None]
+        flat = (row_cum + lift).ravel()
+        b = np.searchsorted(flat, (v + lift).ravel(), side="right").reshape(m, n_c)
+        b = np.minimum(b - (np.arange(m) * n_b)[:, None], n_b - 1)
+        row_before = np.take_along_axis(row_cum - mass, b, axis=1)
+        target = seg_lo[b] + (v - row_before)
+        pos = np.searchsorted(cum, target, side="right")
+        pos = np.clip(pos, seg_start[b], seg_end[b] - 1)
+        over = np.maximum(lprice[pos] - log_budget[u][:, None], f32(0.0))
+        log_target = log_budget[u] - shift + c_median
+        fit = np.abs(lprice[pos] - log_target[:, None])
+        keys = -penalty * over - sensitivity * fit
+        expo = rng.standard_exponential(size=keys.shape, dtype=f32)
+        keys -= np.log(np.maximum(expo, f32(1e-30), out=expo), out=expo)
+        keys[rel[pos] > sess_day[s][:, None]] = -np.inf
+        # A candidate drawn twice is one item: keep its first copy in sorted order.
+        by_pos = np.argsort(pos, axis=1, kind="stable")
+        sorted_pos = np.take_along_axis(pos, by_pos, axis=1)
+        dup = np.zeros(pos.shape, dtype=bool)
+        dup[:, 1:] = sorted_pos[:, 1:] == sorted_pos[:, :-1]
+        np.put_along_axis(
+            keys, by_pos, np.where(dup, -np.inf, np.take_along_axis(keys, by_pos, axis=1)), axis=1
+        )
+        k = min(int(n_views[s].max()), n_c)
+        top = np.argpartition(-keys, k - 1, axis=1)[:, :k]
+        top_keys = np.take_along_axis(keys, top, axis=1)
+        rank = np.argsort(-top_keys, axis=1, kind="stable")
+        top = np.take_along_axis(top, rank, axis=1)
+        top_keys = np.take_along_axis(top_keys, rank, axis=1)
+        valid = np.isfinite(top_keys) & (np.arange(k)[None, :] < n_views[s][:, None])
+        rr, cc = np.nonzero(valid)
+        out_sess.append(s[rr])
+        out_pos.append(cc.astype(np.int64))
+        out_item.append(pool[pos[rr, top[rr, cc]]])
 
 
 @dataclass
@@ -2297,7 +2486,7 @@ def _simulate(
     cfg: SynthConfig, cat: _Catalogue, users: _Users, rng: np.random.Generator
 ) -> pd.DataFrame:
     n_sess = int(users.n_sessions.sum())
-    sess_user = np.repeat(np.arange(cfg.n_users, dtype=np.int64), users.n_sessions)
+    sess_user = np.repeat(np.arange(len(users.n_sessions), dtype=np.int64), users.n_sessions)
     day = rng.integers(0, cfg.n_days, size=n_sess)
     hour_w = np.asarray(_HOUR_WEIGHTS)
     hour = rng.choice(24, size=n_sess, p=hour_w / hour_w.sum())
@@ -2490,13 +2679,17 @@ def _events_frame(
 # --------------------------------------------------------------------------------------------
 
 
-def generate_shop(config: SynthConfig | None = None) -> RawData:
+def generate_shop(config: SynthConfig | None = None, *, n_events: int | None = None) -> RawData:
     """Generate the synthetic electronics shop.
 
     Parameters
     ----------
     config:
         Generation parameters; ``None`` uses the defaults of :class:`SynthConfig`.
+    n_events:
+        Target number of events. ``None`` (default) lets ``mean_sessions_per_user`` decide;
+        otherwise that field is set from a pilot run so the log has about ``n_events`` rows
+        (see :func:`calibrate_sessions`) and ``extras["config"]`` records the value used.
 
     Returns
     -------
@@ -2504,47 +2697,178 @@ def generate_shop(config: SynthConfig | None = None) -> RawData:
         ``name="synthetic-shop"``. ``interactions`` has ``user_id``, ``item_id``,
         ``timestamp`` (float seconds since the epoch, from ``config.start_date``), ``event``
         (view/click/cart/purchase), ``rating`` (NaN except on a share of purchases) and
-        ``source_row`` (0..n-1, the emission order: global time order, so chronological per
-        user with strictly increasing timestamps). ``items`` holds the catalogue (English and
-        Chinese text, specs, ``complements`` as ``|``-joined item ids) and ``users`` the user
-        attributes including the planted ``budget``, ``preferred_brands``,
-        ``preferred_categories``, ``brand_loyalty``, ``drift_day`` and ``late_categories``.
-        ``extras["config"]`` is the configuration used.
+        ``source_row`` (0..n-1, the emission order: global time order within each block of
+        ``USERS_PER_CHUNK`` users -- the whole log for shops up to that size -- so
+        chronological per user with strictly increasing timestamps). ``items`` holds the
+        catalogue (English and Chinese text, specs, ``complements`` as ``|``-joined item ids)
+        and ``users`` the user attributes including the planted ``budget``,
+        ``preferred_brands``, ``preferred_categories``, ``brand_loyalty``, ``drift_day`` and
+        ``late_categories``. ``extras["config"]`` is the configuration used.
 
     Notes
     -----
     The catalogue, the users and the event log are drawn from independent streams spawned
-    from ``random_state``, so changing ``n_users`` leaves the catalogue unchanged.
+    from ``random_state``, so changing ``n_users`` leaves the catalogue unchanged. The log of
+    each block of users has its own stream, so a shop of millions of users is generated (and,
+    by :func:`write_synthetic_shop`, written) block by block in bounded memory.
     """
-    cfg = config if config is not None else SynthConfig()
-    streams = np.random.SeedSequence(cfg.random_state).spawn(3)
-    cat_rng, user_rng, sim_rng = (np.random.default_rng(s) for s in streams)
-    catalogue = _build_catalogue(cfg, cat_rng)
-    users = _build_users(cfg, catalogue, user_rng)
-    interactions = _simulate(cfg, catalogue, users, sim_rng)
+    plan = _plan(config if config is not None else SynthConfig(), n_events)
+    frames = list(_iter_interactions(plan))
+    interactions = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    cfg = plan.config
     report = LoadReport(
         n_rows_read=len(interactions),
         notes=[
-            f"synthetic shop: {cfg.n_users} users, {len(catalogue.items)} items, "
+            f"synthetic shop: {cfg.n_users} users, {len(plan.catalogue.items)} items, "
             f"{len(interactions)} events over {cfg.n_days} days (random_state={cfg.random_state})"
         ],
     )
     return RawData(
         name=SHOP_NAME,
         interactions=interactions,
-        items=catalogue.items,
-        users=users.frame,
+        items=plan.catalogue.items,
+        users=plan.users.frame,
         report=report,
         extras={"config": cfg.model_dump(mode="json")},
     )
 
 
+#: Users simulated (and written) per block of the event log: bounds the generator's memory.
+USERS_PER_CHUNK = 100_000
+_PILOT_USERS = 5_000  # users of the pilot run that calibrates sessions to a target event count
+
+
+@dataclass
+class _Plan:
+    config: SynthConfig
+    catalogue: _Catalogue
+    users: _Users
+    sim_seed: np.random.SeedSequence
+
+
+def _plan(config: SynthConfig, n_events: int | None) -> _Plan:
+    """Catalogue and users (the parts every block of the log needs), sessions calibrated."""
+    streams = np.random.SeedSequence(config.random_state).spawn(3)
+    cat_rng, user_rng = (np.random.default_rng(s) for s in streams[:2])
+    catalogue = _build_catalogue(config, cat_rng)
+    if n_events is not None:
+        config = _calibrate(config, catalogue, n_events)
+    users = _build_users(config, catalogue, user_rng)
+    return _Plan(config, catalogue, users, streams[2])
+
+
+def _events_per_session(config: SynthConfig, catalogue: _Catalogue) -> float:
+    """Mean events per session of ``config`` on ``catalogue``, from a pilot run of its own."""
+    # A fourth stream, apart from the three of the shop itself.
+    pilot_seed = np.random.SeedSequence(config.random_state).spawn(4)[3]
+    user_rng, sim_rng = (np.random.default_rng(s) for s in pilot_seed.spawn(2))
+    pilot = config.model_copy(update={"n_users": min(config.n_users, _PILOT_USERS)})
+    users = _build_users(pilot, catalogue, user_rng)
+    events = _simulate(pilot, catalogue, users, sim_rng)
+    return len(events) / float(users.n_sessions.sum())
+
+
+def _calibrate(config: SynthConfig, catalogue: _Catalogue, n_events: int) -> SynthConfig:
+    per_session = _events_per_session(config, catalogue)
+    mean = n_events / (config.n_users * per_session)
+    if mean < 1.0:
+        least = math.ceil(config.n_users * per_session)
+        raise ConfigError(
+            f"n_events={n_events} is too few for {config.n_users} users: every user has at "
+            f"least one session (~{per_session:.1f} events), so expect at least ~{least} "
+            "events; raise n_events or lower n_users"
+        )
+    return config.model_copy(update={"mean_sessions_per_user": round(mean, 4)})
+
+
+def calibrate_sessions(config: SynthConfig, n_events: int) -> SynthConfig:
+    """``config`` with ``mean_sessions_per_user`` set so the log has about ``n_events`` events.
+
+    Events per session (views, the click/cart/purchase funnel, complement follow-ups) are
+    measured on a pilot of up to 5,000 users drawn from a stream of their own, on the shop's
+    catalogue; the count of the real log then lands within a few percent of ``n_events``.
+
+    Raises
+    ------
+    ConfigError
+        ``n_events`` is below what one session per user already makes.
+    """
+    streams = np.random.SeedSequence(config.random_state).spawn(3)
+    catalogue = _build_catalogue(config, np.random.default_rng(streams[0]))
+    return _calibrate(config, catalogue, n_events)
+
+
+def _iter_interactions(plan: _Plan) -> Iterator[pd.DataFrame]:
+    """The event log block by block of ``USERS_PER_CHUNK`` users, ``source_row`` running on.
+
+    The first block draws from the simulation stream itself (so a shop of one block is what
+    it always was), later blocks from streams spawned from it.
+    """
+    n_users = plan.config.n_users
+    n_blocks = max(1, math.ceil(n_users / USERS_PER_CHUNK))
+    seeds = [plan.sim_seed, *plan.sim_seed.spawn(n_blocks - 1)]
+    row0 = 0
+    for block, seed in enumerate(seeds):
+        lo, hi = block * USERS_PER_CHUNK, min(n_users, (block + 1) * USERS_PER_CHUNK)
+        users = plan.users if n_blocks == 1 else plan.users.rows(lo, hi)
+        frame = _simulate(plan.config, plan.catalogue, users, np.random.default_rng(seed))
+        if row0:
+            frame[SOURCE_ROW] += row0
+        row0 += len(frame)
+        yield frame
+
+
 _WRITE_FORMATS = ("csv", "parquet", "jsonl")
+WriteFormat = Literal["csv", "parquet", "jsonl"]
 
 
-def write_shop(
-    data: RawData, out_dir: str | Path, fmt: Literal["csv", "parquet", "jsonl"] = "csv"
-) -> dict[str, Path]:
+class _TableWriter:
+    """Writes one table in ``fmt`` from one or more frames of the same columns."""
+
+    def __init__(self, path: Path, fmt: WriteFormat) -> None:
+        self.path = path
+        self.fmt = fmt
+        self._parquet: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._started = False
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False, schema=self._schema)
+            if self._parquet is None:
+                self._schema = table.schema
+                self._parquet = pq.ParquetWriter(self.path, table.schema)
+            self._parquet.write_table(table)
+        elif self.fmt == "csv":
+            frame.to_csv(
+                self.path, index=False, encoding="utf-8", mode="a" if self._started else "w",
+                header=not self._started,
+            )  # fmt: skip
+        else:
+            with self.path.open("a" if self._started else "w", encoding="utf-8") as fh:
+                # double_precision=15 keeps prices and timestamps exact.
+                text = frame.to_json(
+                    orient="records", lines=True, force_ascii=False, double_precision=15
+                )
+                fh.write(text if text.endswith("\n") or not text else text + "\n")
+        self._started = True
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        elif not self._started and self.fmt == "parquet":
+            raise ConfigError(f"nothing written to {self.path}")
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in _WRITE_FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}; expected one of: csv, parquet, jsonl")
+
+
+def write_shop(data: RawData, out_dir: str | Path, fmt: WriteFormat = "csv") -> dict[str, Path]:
     """Write a shop in digirec's generic format: ``interactions``, ``items``, ``users`` files.
 
     ``source_row`` is not written: it is the row order of the interactions file, which loaders
@@ -2569,8 +2893,7 @@ def write_shop(
     ConfigError
         Unknown ``fmt``.
     """
-    if fmt not in _WRITE_FORMATS:
-        raise ConfigError(f"unknown format {fmt!r}; expected one of: csv, parquet, jsonl")
+    _check_format(fmt)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = {
@@ -2583,14 +2906,61 @@ def write_shop(
         if frame is None:
             continue
         path = out / f"{name}.{fmt}"
-        if fmt == "csv":
-            frame.to_csv(path, index=False, encoding="utf-8")
-        elif fmt == "parquet":
+        if fmt == "parquet":
             frame.to_parquet(path, index=False)
         else:
-            # double_precision=15 keeps prices and timestamps exact.
-            frame.to_json(
-                path, orient="records", lines=True, force_ascii=False, double_precision=15
-            )
+            writer = _TableWriter(path, fmt)
+            writer.write(frame)
+            writer.close()
         written[name] = path
     return written
+
+
+@dataclass(frozen=True)
+class WrittenShop:
+    """What :func:`write_synthetic_shop` wrote."""
+
+    paths: dict[str, Path]  # table name -> file
+    config: SynthConfig  # the configuration used (sessions calibrated to n_events)
+    n_events: int  # rows of the interactions file
+    n_items: int
+
+
+def write_synthetic_shop(
+    config: SynthConfig,
+    out_dir: str | Path,
+    fmt: WriteFormat = "parquet",
+    *,
+    n_events: int | None = None,
+) -> WrittenShop:
+    """Generate the shop and write it block by block, never holding the whole event log.
+
+    The files equal those of ``write_shop(generate_shop(config, n_events=n_events), ...)``
+    (for Parquet: the same rows and columns, in row groups of one block of
+    :data:`USERS_PER_CHUNK` users each). Memory is bounded by the catalogue, the users frame
+    and one block of the log, so 1M users / 10M events fit in a few GB.
+
+    Raises
+    ------
+    ConfigError
+        Unknown ``fmt``, or ``n_events`` too small for ``n_users``.
+    """
+    _check_format(fmt)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = _plan(config, n_events)
+    paths = {name: out / f"{name}.{fmt}" for name in ("interactions", "items", "users")}
+    writer = _TableWriter(paths["interactions"], fmt)
+    count = 0
+    for frame in _iter_interactions(plan):
+        count += len(frame)
+        writer.write(frame.drop(columns=[SOURCE_ROW]))
+    writer.close()
+    for name, frame in (("items", plan.catalogue.items), ("users", plan.users.frame)):
+        if fmt == "parquet":
+            frame.to_parquet(paths[name], index=False)
+        else:
+            table_writer = _TableWriter(paths[name], fmt)
+            table_writer.write(frame)
+            table_writer.close()
+    return WrittenShop(paths, plan.config, count, len(plan.catalogue.items))

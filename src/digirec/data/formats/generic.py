@@ -43,6 +43,7 @@ from digirec.data.formats._common import (
     read_optional,
     require_file,
 )
+from digirec.data.formats.chunked import validate_interactions_in_chunks
 from digirec.data.schema import (
     OnBadRows,
     Table,
@@ -152,6 +153,13 @@ def _validate(
     encoding: str | None = None,
 ) -> pd.DataFrame:
     """Read one generic file (see :func:`read_table`) and validate it as ``table``."""
+    if table == "interactions" and kind in ("csv", "parquet"):
+        # Interactions files can be tens of millions of rows: read and validate in chunks.
+        return validate_interactions_in_chunks(
+            path, on_bad_rows, report, kind,
+            sep=sep or ("\t" if ".tsv" in path.name.lower() else ","),
+            encoding=encoding or "utf-8-sig",
+        )  # fmt: skip
     frame, rows, bad_lines = read_table(path, table, report, kind, sep=sep, encoding=encoding)
     if frame.empty and not len(frame.columns) and not bad_lines:
         raise SchemaError("file has no columns", file=str(path), field=_ID_COLUMN[table])
