@@ -19,6 +19,7 @@ from digirec.data.split import cold_items, cold_users
 from digirec.data.synth import SynthConfig, generate_shop
 from digirec.evaluation.metrics import recall_at_k, truth_from_lists
 from digirec.exceptions import ConfigError
+from digirec.features.profile import build_profiles
 from digirec.models.base import Recommender
 from digirec.models.neural.losses import full_softmax_cross_entropy
 from digirec.models.neural.twotower import PAD, TwoTower, csr_rows
@@ -298,9 +299,11 @@ def test_cold_users_by_attributes_and_history(user_split: Split) -> None:
     base, _ = pop.recommend_idx(held, K)
     attr_r, attr_pop = _recall(ours, truth), _recall(base, truth)
     # Age band, gender and city tier say little about what a shopper buys (popularity per age
-    # band is only ~10% above global popularity here): attributes must not do worse than the
-    # popularity they start from, and far better than chance.
-    assert attr_r >= 0.9 * attr_pop, (attr_r, attr_pop)
+    # band is only ~10% above global popularity here): attributes must stay near the
+    # popularity they start from, and far better than chance. The ratio to popularity spreads
+    # with the seed -- 1.13 / 0.89 / 0.96 at random_state 0 / 1 / 2 with the leak-free
+    # profile, 1.18 / 0.87 / 1.02 with the earlier leaky one -- hence the 0.8 floor.
+    assert attr_r >= 0.8 * attr_pop, (attr_r, attr_pop)
     assert attr_r >= 3 * K / data.n_items, attr_r
 
     # Known by the first half of their history only: the second half is the truth.
@@ -361,3 +364,81 @@ def test_without_catalogue_or_user_table(item_split: Split) -> None:
     assert model.user_profile_ is not None  # activity and recency need no tables
     recs = model.recommend(item_split.train.user_map.to_list()[:5], k=5)
     assert len(recs) == 25
+
+
+# ---------------------------------------------------------------------- no leaks
+def test_content_features_ignore_the_held_out_items(item_split: Split) -> None:
+    """The recipe is fitted on the training items: rewriting a held-out item's catalogue row
+    (new brand, new words, a new price) leaves every training item's features unchanged."""
+    from digirec.models.twotower import TwoTowerConfig, item_content_matrix
+
+    train = item_split.train
+    assert train.items is not None
+    config = TwoTowerConfig(text_dim=16)
+    before = item_content_matrix(train, config)
+    items = train.items.copy()
+    held = item_split.held_out[:20]
+    items.loc[held, C.BRAND] = "Zyxwv Unseen Brand"
+    items.loc[held, C.TITLE] = "qqqq wwww eeee rrrr unheard-of product words"
+    items.loc[held, C.PRICE] = 99_999.0
+    changed = Dataset(
+        user_map=train.user_map,
+        item_map=train.item_map,
+        interactions=train.interactions,
+        items=items,
+        users=train.users,
+        name=train.name,
+    )
+    after = item_content_matrix(changed, config)
+    assert before is not None and after is not None and before.shape == after.shape
+    warm = np.flatnonzero(np.bincount(train.item_idx, minlength=train.n_items) > 0)
+    np.testing.assert_allclose(after[warm].toarray(), before[warm].toarray(), atol=1e-6)
+    # The rewritten rows did change (the test would be vacuous otherwise).
+    assert not np.allclose(after[held].toarray(), before[held].toarray())
+
+
+def test_training_profile_never_contains_the_target() -> None:
+    """User "a" buys 4 items of brand X, then 4 of brand Y. The training profile is that of
+    the first half (all X), shown only with the examples of the second half."""
+    from digirec.models.twotower import prefix_profiles, user_feature_matrices
+
+    items = pd.DataFrame(
+        {
+            C.ITEM_ID: [f"i{n}" for n in range(10)],
+            C.BRAND: ["X"] * 5 + ["Y"] * 5,
+            C.CATEGORY: ["c"] * 10,
+        }
+    )
+    rows = [("a", f"i{n}", float(n)) for n in (0, 1, 2, 3, 5, 6, 7, 8)]
+    rows += [("b", f"i{n}", 100.0 + n) for n in (4, 9, 0)]
+    frame = pd.DataFrame(rows, columns=[C.USER_ID, C.ITEM_ID, C.TIMESTAMP])
+    ds = Dataset.from_interactions(frame, items=items)
+    profile, cut = prefix_profiles(ds)
+    assert profile is not None
+    a, b = ds.user_map.to_internal(["a", "b"])
+    assert cut[a] == 4 and cut[b] == 1
+    _, names = build_profiles(ds).feature_matrix()
+    col_x, col_y = names.index("brand=X"), names.index("brand=Y")
+    dense = profile.toarray()
+    assert dense[a, col_x] == pytest.approx(1.0) and dense[a, col_y] == 0.0
+    # The full profile (used for scoring) has both brands at 1/2.
+    _, full = user_feature_matrices(ds)
+    assert full is not None
+    assert full.toarray()[a, col_x] == pytest.approx(0.5)
+    assert full.toarray()[a, col_y] == pytest.approx(0.5)
+    # Examples read the prefix profile only at positions >= cut.
+    from digirec.models.twotower import TwoTowerConfig
+
+    sequences = user_sequences(ds)
+    batches = _ExampleBatches(
+        sequences,
+        np.bincount(ds.item_idx, minlength=ds.n_items),
+        TwoTowerConfig(),
+        0.0,
+        profile_from=cut,
+    )
+    start = batches.start_of
+    position = np.arange(len(batches.flat)) - start
+    expected = position >= cut[batches.user_of]
+    np.testing.assert_array_equal(batches.profile_ok, expected)
+    assert batches.profile_ok[batches.user_of == a].tolist() == [False] * 4 + [True] * 4

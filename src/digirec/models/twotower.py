@@ -49,9 +49,13 @@ Training examples
 -----------------
 Every training interaction is a target; the history of that example is the user's items
 *before* it (at most ``history_len``), so the tower learns to predict the next item from the
-past and never sees the target in its own input (the behavioural profile does summarise all
-training events, the target's brand / category share included: a small, deliberate leak that
-keeps the profile a plain ``build_profiles`` output). Loss: a full softmax over all items with
+past and never sees the target in its own input. The behavioural profile obeys the same rule
+(:func:`prefix_profiles`): training shows each user's profile of the *first half* of their
+training events, and only with the examples of the second half, so no example's profile
+contains its own target (or anything after it); scoring and early stopping read the profile of
+all training events, as a served model does. Content recipes (catalogue vocabularies, TF-IDF,
+SVD / PCA, release-date moments) are fitted on the training items only
+(:func:`item_content_matrix`). Loss: a full softmax over all items with
 training interactions (``loss="full"``), or a sampled softmax (``loss="sampled"``) with
 ``n_negatives`` shared negatives drawn from the training item frequencies and the log-Q
 correction (every logit minus the log of its expected sample count; Bengio & Senécal 2008,
@@ -251,6 +255,18 @@ class TwoTowerModel(Recommender):
         self.user_attributes_, self.user_profile_ = (
             user_feature_matrices(dataset) if cfg.use_user_features else (None, None)
         )
+        # Training reads a leak-free profile: the user's first half of the training events
+        # only, shown with the examples of the second half (see the module doc).
+        self._train_profile: sp.csr_matrix | None = None
+        self._profile_cut = np.zeros(dataset.n_users, dtype=np.int64)
+        if self.user_profile_ is not None:
+            self._train_profile, self._profile_cut = prefix_profiles(dataset)
+            if self._train_profile is None or (
+                self._train_profile.shape != self.user_profile_.shape
+            ):
+                # No prefix events at all (or, defensively, other columns): a profile that
+                # training never showed leak-free would only add noise, so none is used.
+                self._train_profile = self.user_profile_ = None
 
     # ------------------------------------------------------------------ fit
     def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
@@ -267,14 +283,21 @@ class TwoTowerModel(Recommender):
         self.user_history_ = last_items(sequences, cfg.history_len)
         with seeded(cfg.random_state):
             self.net_ = self._build_net(dataset.n_users, dataset.n_items)
+        self._use_profile(self._train_profile)
 
         # Without item content a dropped item id leaves nothing to score the item by: the
         # example would teach noise, so item ids are then never dropped.
         item_id_dropout = cfg.id_dropout if self.item_content_ is not None else 0.0
-        batches = _ExampleBatches(sequences, item_counts, cfg, item_id_dropout)
+        batches = _ExampleBatches(
+            sequences, item_counts, cfg, item_id_dropout, profile_from=self._profile_cut
+        )
         evaluate = self._validation(valid) if valid is not None and valid.n_interactions else None
         trainer = Trainer(cfg.trainer_config(desc="twotower"))
-        self.history_ = trainer.fit(self.net_, batches, _loss, evaluate)
+        try:
+            self.history_ = trainer.fit(self.net_, batches, _loss, evaluate)
+        finally:
+            # Scoring reads every user's profile of all training events.
+            self._use_profile(self.user_profile_)
         self._item_cache = None
         # A refit (no validation) then trains the validated number of epochs.
         self.config = with_best_epochs(self.config, self.history_)
@@ -287,9 +310,26 @@ class TwoTowerModel(Recommender):
 
         def evaluate() -> float:
             self._item_cache = None  # the weights changed since the last evaluation
-            return ndcg()
+            self._use_profile(self.user_profile_)  # score as served: the full profile
+            try:
+                return ndcg()
+            finally:
+                self._use_profile(self._train_profile)
+                self._item_cache = None
 
         return evaluate
+
+    def _use_profile(self, profile: sp.csr_matrix | None) -> None:
+        """Point the network's profile block at ``profile`` (same shape; weights kept).
+
+        ``None`` (no leak-free training profile could be built) leaves the block as it is.
+        """
+        block = getattr(self.net_, "user_profile", None)
+        tensors = _csr_tensors(profile)
+        if block is None or tensors is None:
+            return
+        indptr, indices, values, _ = tensors
+        block.set_rows(indptr, indices, values)
 
     def _build_net(self, n_users: int, n_items: int) -> TwoTower:
         from digirec.models.neural.twotower import TwoTower
@@ -495,6 +535,7 @@ class _ExampleBatches:
         item_counts: NDArray[np.int64],
         config: TwoTowerConfig,
         item_id_dropout: float,
+        profile_from: NDArray[np.int64] | None = None,
     ) -> None:
         self.config = config
         self.item_id_dropout = item_id_dropout
@@ -506,6 +547,11 @@ class _ExampleBatches:
         )
         self.user_of = np.repeat(np.arange(len(sequences), dtype=np.int64), lengths)
         self.start_of = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        # An example may read its user's (prefix) profile only when it comes after every event
+        # of that profile: the target is never in its own input.
+        cut = np.zeros(len(sequences), np.int64) if profile_from is None else profile_from
+        position = np.arange(len(self.flat), dtype=np.int64) - self.start_of
+        self.profile_ok = position >= np.repeat(np.asarray(cut, dtype=np.int64), lengths)
         self.train_items = np.flatnonzero(item_counts > 0).astype(np.int64)
         self.position = np.full(len(item_counts), _PAD, dtype=np.int64)
         self.position[self.train_items] = np.arange(len(self.train_items))
@@ -544,7 +590,7 @@ class _ExampleBatches:
                 "users": torch.from_numpy(self.user_of[ex]),
                 "id_keep": torch.from_numpy(user_keep),
                 "attributes_keep": torch.from_numpy(~session),
-                "profile_keep": torch.from_numpy(full),
+                "profile_keep": torch.from_numpy(full & self.profile_ok[ex]),
                 "history_keep": torch.from_numpy(~cold),
             }
             if cfg.loss == "full":
@@ -605,32 +651,48 @@ def _loss(module: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------- feature matrices
-def item_content_matrix(dataset: Dataset, config: TwoTowerConfig) -> sp.csr_matrix | None:
+def item_content_matrix(
+    dataset: Dataset, config: TwoTowerConfig, fit_rows: NDArray[np.bool_] | None = None
+) -> sp.csr_matrix | None:
     """The item tower's content rows: catalogue features, text and image vectors.
 
-    Returns ``None`` when the dataset has no catalogue or the catalogue yields no feature.
+    Every fitted recipe (catalogue vocabularies and moments, TF-IDF vocabulary and SVD, PCA,
+    release-date moments) is fitted on ``fit_rows`` -- by default the items with a training
+    interaction (:func:`digirec.features.content.training_items`) -- and applied to every row,
+    so held-out items never shape the features. Returns ``None`` when the dataset has no
+    catalogue or the catalogue yields no feature.
     """
-    from digirec.features.catalog import build_item_features
+    from digirec.features.content import catalog_matrix, training_items
 
     if dataset.items is None:
         return None
-    blocks: list[sp.csr_matrix] = [build_item_features(dataset).matrix]
-    release = release_features(dataset.items)
+    rows = training_items(dataset) if fit_rows is None else np.asarray(fit_rows, dtype=bool)
+    blocks: list[sp.csr_matrix] = []
+    catalog = catalog_matrix(dataset.items, rows)
+    if catalog is not None:
+        blocks.append(catalog)
+    release = release_features(dataset.items, rows)
     if release is not None:
         blocks.append(sp.csr_matrix(release))
-    text = _text_vectors(dataset, config)
+    text = _text_vectors(dataset, config, rows)
     if text is not None:
         blocks.append(sp.csr_matrix(text))
     image = _image_vectors(dataset, config)
     if image is not None:
         blocks.append(sp.csr_matrix(image))
+    if not blocks:
+        return None
     matrix = sp.hstack(blocks, format="csr", dtype=np.float32)
     matrix.eliminate_zeros()
     return matrix if matrix.shape[1] else None
 
 
-def release_features(items: pd.DataFrame) -> FloatMatrix | None:
+def release_features(
+    items: pd.DataFrame, fit_rows: NDArray[np.bool_] | None = None
+) -> FloatMatrix | None:
     """Standardised release time and a missing flag, from a ``release_date`` column.
+
+    The mean and spread come from ``fit_rows`` (default: every row).
 
     How new a product is drives demand (new phones, this year's films) and is known for an
     item before anyone interacted with it, so it is content a cold item can be ranked by.
@@ -645,17 +707,22 @@ def release_features(items: pd.DataFrame) -> FloatMatrix | None:
     years = np.zeros(len(items), dtype=np.float64)
     years[known] = dates[known].map(lambda d: d.timestamp()).to_numpy(dtype=np.float64)
     years /= 365.25 * 86_400.0
-    mean, std = years[known].mean(), years[known].std() or 1.0
+    basis = known if fit_rows is None else known & np.asarray(fit_rows, dtype=bool)
+    if not basis.any():
+        basis = known
+    mean, std = years[basis].mean(), years[basis].std() or 1.0
     z = np.where(known, (years - mean) / std, 0.0)
     return np.column_stack([z, ~known]).astype(np.float32)
 
 
-def _text_vectors(dataset: Dataset, config: TwoTowerConfig) -> FloatMatrix | None:
+def _text_vectors(
+    dataset: Dataset, config: TwoTowerConfig, fit_rows: NDArray[np.bool_]
+) -> FloatMatrix | None:
+    from digirec.features.content import text_svd_vectors
     from digirec.features.text import (
         MiniLMEncoder,
         MultilingualUSEEncoder,
         TextEncoder,
-        TfidfEncoder,
         encode_items,
         item_texts,
     )
@@ -665,15 +732,18 @@ def _text_vectors(dataset: Dataset, config: TwoTowerConfig) -> FloatMatrix | Non
     fields = tuple(config.text_fields)
     if not any(item_texts(dataset.items, fields)):
         return None  # no text at all (e.g. a catalogue of categories and prices only)
-    encoder: TextEncoder
     if config.text_encoder == "tfidf":
-        encoder = TfidfEncoder(config.text_dim, random_state=config.random_state)
-    elif config.text_encoder == "minilm":
-        encoder = MiniLMEncoder()
-    else:
-        encoder = MultilingualUSEEncoder()
+        # Vocabulary, IDF and SVD from the training items' texts only.
+        return text_svd_vectors(
+            dataset.items, fit_rows, config.text_dim, fields, random_state=config.random_state
+        )
+    # The sentence encoders are pretrained (nothing fitted on this catalogue); the PCA that
+    # reduces them is fitted on the training items.
+    encoder: TextEncoder = (
+        MiniLMEncoder() if config.text_encoder == "minilm" else (MultilingualUSEEncoder())
+    )
     vectors = encode_items(dataset.items, encoder, fields)
-    return reduce_dim(vectors, config.text_dim)
+    return reduce_dim(vectors, config.text_dim, fit_rows)
 
 
 def _image_vectors(dataset: Dataset, config: TwoTowerConfig) -> FloatMatrix | None:
@@ -699,13 +769,20 @@ def _image_vectors(dataset: Dataset, config: TwoTowerConfig) -> FloatMatrix | No
     return np.hstack([unit, (norms > 0).astype(np.float32)]).astype(np.float32)
 
 
-def reduce_dim(vectors: NDArray[np.floating], dim: int) -> FloatMatrix:
-    """At most ``dim`` columns: PCA components of wider vectors (deterministic signs)."""
+def reduce_dim(
+    vectors: NDArray[np.floating], dim: int, fit_rows: NDArray[np.bool_] | None = None
+) -> FloatMatrix:
+    """At most ``dim`` columns: PCA components of wider vectors (deterministic signs).
+
+    The mean and the components are fitted on ``fit_rows`` (default: every row).
+    """
     x = np.asarray(vectors, dtype=np.float64)
     if x.shape[1] <= dim:
         return x.astype(np.float32)
-    centred = x - x.mean(axis=0, keepdims=True)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    basis = x if fit_rows is None else x[np.asarray(fit_rows, dtype=bool)]
+    mean = basis.mean(axis=0, keepdims=True)
+    centred = x - mean
+    _, _, vt = np.linalg.svd(basis - mean, full_matrices=False)
     vt = vt[:dim]
     # Fix each component's sign (largest loading positive) so a refit gives the same features.
     vt *= np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])[:, None]
@@ -731,6 +808,34 @@ def user_feature_matrices(
         return sp.csr_matrix(matrix[:, np.flatnonzero(mask)], dtype=np.float32)
 
     return columns(is_attribute), columns(~is_attribute)
+
+
+def prefix_profiles(dataset: Dataset) -> tuple[sp.csr_matrix | None, NDArray[np.int64]]:
+    """Leak-free training profiles: each user's profile of the first half of their events.
+
+    A profile of *all* training events would put every example's own target (its brand,
+    category, price) into the input that predicts it. Instead, user ``u`` with ``n`` training
+    events gets the profile of events ``0 .. n // 2 - 1``, and only the examples at positions
+    ``>= n // 2`` read it, so an example's profile summarises strictly earlier events. Scoring
+    uses the profile of all training events (the same columns), as a served model would.
+
+    Returns
+    -------
+    profile, cut
+        The behavioural profile block of the prefix data (``None`` when there is none) and
+        ``n // 2`` per user.
+    """
+    from digirec.data.split import position_in_user
+
+    position, count = position_in_user(dataset)
+    cut_rows = count // 2
+    cut = np.zeros(dataset.n_users, dtype=np.int64)
+    cut[dataset.user_idx] = cut_rows
+    prefix = position < cut_rows
+    if not prefix.any():
+        return None, cut
+    _, profile = user_feature_matrices(dataset.subset(prefix))
+    return profile, cut
 
 
 # ---------------------------------------------------------------------- helpers

@@ -109,6 +109,27 @@ class SparseFeatures(nn.Module):
         self.bag = nn.EmbeddingBag(n_features, dim, mode="sum")
         nn.init.normal_(self.bag.weight, std=init_std)
 
+    def set_rows(self, indptr: torch.Tensor, indices: torch.Tensor, values: torch.Tensor) -> None:
+        """Replace the fixed matrix by another with the same shape, keeping the learned map.
+
+        The two-tower model trains on leak-free per-example inputs (a user's profile as of
+        the first half of their history) and scores with the full-history profile.
+        """
+        n_rows = len(indptr) - 1
+        if n_rows != self.n_rows:
+            raise ValueError(f"set_rows: {n_rows} rows given, the module has {self.n_rows}")
+        device = self.bag.weight.device
+        if self.is_dense:
+            lengths = indptr[1:] - indptr[:-1]
+            rows = torch.repeat_interleave(torch.arange(n_rows), lengths)
+            dense = torch.zeros(n_rows, self.n_features)
+            dense[rows, indices.long()] = values.float()
+            self.dense = dense.to(device)
+        else:
+            self.indptr = indptr.long().to(device)
+            self.indices = indices.long().to(device)
+            self.values = values.float().to(device)
+
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
         """``(len(rows), dim)``: the linear map of the selected rows (empty rows give zeros)."""
         if self.is_dense:
