@@ -57,6 +57,9 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
     # --grid '{"sasrec": {"dropout": [0.2, 0.3, 0.5]}}' when there is time or a GPU.
     "mf": {"factors": [64, 128], "weight_decay": [0.0, 1e-4]},
     "sasrec": {},
+    # Cold-start baselines: chance has nothing to tune; content kNN the text / catalogue mix.
+    "random": {},
+    "contentknn": {"text_weight": [0.0, 0.25, 0.5, 0.75, 1.0]},
 }
 
 TUNING_METRIC = "ndcg@10"
