@@ -366,9 +366,18 @@ def seeded(random_state: int) -> Iterator[None]:
     import torch
 
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(random_state)
-        yield
+    # Deterministic kernels where torch has them (same seed and thread count -> same numbers);
+    # warn_only, because an op without a deterministic variant must not fail a fit. Restored
+    # afterwards: the setting is process-global.
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(random_state)
+            yield
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic, warn_only=was_warn_only)
 
 
 @contextmanager
