@@ -26,7 +26,9 @@ def test_shop_shows_the_apis_recommendations_with_explanations(
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    api = shared_client.get(f"/v1/users/{user}/recommendations", params={"k": 12}).json()
+    api = shared_client.get(
+        f"/v1/users/{user}/recommendations", params={"k": 12, "in_stock": "true"}
+    ).json()
     ids = card_ids(page.text)
     assert ids == [item["item_id"] for item in api["items"]]
     texts = explanations(page.text)
@@ -34,7 +36,7 @@ def test_shop_shows_the_apis_recommendations_with_explanations(
     assert texts == [item["explanation"]["text"] for item in api["items"]]
     assert 'data-source="personalised"' in page.text
     for item_id in ids:
-        assert f'src="/img/{item_id}.png"' in page.text
+        assert f'src="/img/{item_id}.svg"' in page.text
     # The shopper's profile is drawn as inline SVG bar charts.
     assert page.text.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart-svg"') == 3
     assert "Shopper profile" in page.text
@@ -49,7 +51,9 @@ def test_chinese_page_has_chinese_labels_and_explanations(
     assert '<html lang="zh-CN">' in page.text
     for label in ("顾客", "筛选", "品类", "品牌", "顾客画像", "推荐理由", "为该顾客个性化推荐"):
         assert label in page.text
-    api = shared_client.get(f"/v1/users/{user}/recommendations", params={"k": 12}).json()
+    api = shared_client.get(
+        f"/v1/users/{user}/recommendations", params={"k": 12, "in_stock": "true"}
+    ).json()
     assert explanations(page.text) == [item["explanation"]["text_zh"] for item in api["items"]]
     # Titles come from the catalogue's Chinese titles.
     titles = web_shop.items.set_index("item_id")["title_zh"]
@@ -98,10 +102,12 @@ def test_product_page_lists_similar_items(shared_client: TestClient, web_shop: S
     item_id = str(web_shop.items["item_id"].iloc[3])
     page = shared_client.get(f"/item/{item_id}", params={"lang": "en"})
     assert page.status_code == 200
-    api = shared_client.get(f"/v1/items/{item_id}/similar", params={"k": 8}).json()
+    api = shared_client.get(
+        f"/v1/items/{item_id}/similar", params={"k": 8, "in_stock": "true"}
+    ).json()
     assert card_ids(page.text, "similar-items") == [i["item_id"] for i in api["items"]]
     assert 'action="/web/events"' in page.text
-    assert f'src="/img/{item_id}.png?size=256"' in page.text
+    assert f'src="/img/{item_id}.svg"' in page.text
     assert API_KEY not in page.text  # the key never reaches a page
     missing = shared_client.get("/item/nope-1")
     assert missing.status_code == 404
@@ -127,8 +133,13 @@ def test_search_page_uses_the_search_api(
     assert page.status_code == 200
     api = shared_client.get("/v1/search", params={"q": query, "k": 12}).json()
     ids = card_ids(page.text, "search-results")
-    assert ids == [item["item_id"] for item in api["items"]]
     catalogue = web_shop.items.set_index("item_id")
+    # The API's order, out-of-stock items moved to the end (stable within each group).
+    ranked = [item["item_id"] for item in api["items"]]
+    in_stock = catalogue.loc[ranked, "in_stock"].astype(bool).tolist()
+    assert ids == [i for i, s in zip(ranked, in_stock, strict=True) if s] + [
+        i for i, s in zip(ranked, in_stock, strict=True) if not s
+    ]
     assert set(catalogue.loc[ids, "category"]) == {category}
     assert (catalogue.loc[ids, "price"] <= max_price).all()
     message = api["constraints"]["message_zh" if lang == "zh" else "message"]
@@ -161,6 +172,7 @@ def test_form_post_without_javascript_redirects_back(
 ) -> None:
     user = known_user(web_shop)
     item_id = str(web_shop.items["item_id"].iloc[0])
+    web_client.get("/", params={"user": user})  # the shop page issues the shopper session
     response = web_client.post(
         "/web/events",
         data={
@@ -173,7 +185,9 @@ def test_form_post_without_javascript_redirects_back(
         follow_redirects=False,
     )
     assert response.status_code == 303
-    assert response.headers["location"] == f"/item/{item_id}?user={user}&lang=zh&notice=cart"
+    assert (
+        response.headers["location"] == f"/item/{item_id}?user={user}&lang=zh&notice=cart&stored=1"
+    )
     page = web_client.get(response.headers["location"])
     assert "已加入购物车。" in page.text
     # An open redirect is refused: "next" must be a path on this site.

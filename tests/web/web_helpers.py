@@ -76,13 +76,14 @@ def card_ids(html: str, list_id: str = "recommendations") -> list[str]:
     match = re.search(rf'<ol class="cards" id="{list_id}">(.*?)</ol>', html, re.S)
     if match is None:
         return []
-    return re.findall(r'<li class="card" data-item-id="([^"]+)"', match.group(1))
+    return re.findall(r'<li class="card[^"]*" data-item-id="([^"]+)"', match.group(1))
 
 
 def explanations(html: str) -> list[str]:
     """The explanation texts of a page's cards."""
     found = re.findall(r'<p class="explanation"[^>]*>(.*?)</p>', html, re.S)
-    return [re.sub(r"<[^>]+>", "", text).split(":", 1)[-1].strip() for text in found]
+    plain = [re.sub(r"<[^>]+>", "", text) for text in found]
+    return [re.split(r"[:：]", text, maxsplit=1)[-1].strip() for text in plain]
 
 
 class Elements(HTMLParser):

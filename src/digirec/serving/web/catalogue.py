@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from digirec import columns as C
+from digirec.serving.web.images import remote_image
 
 if TYPE_CHECKING:
     from digirec.serving.state import Catalogue
@@ -89,8 +90,13 @@ def item_card(
     if explanation:
         reason = explanation.get("text_zh") if lang == "zh" else explanation.get("text")
         reason = reason or explanation.get("text")
+    remote = (
+        remote_image({"image_url": catalogue.value(row, "image_url")}) if row is not None else None
+    )
     return {
         "item_id": item_id,
+        # A catalogue picture URL when there is one, else this service's drawn picture.
+        "image": remote or f"/img/{item_id}.svg",
         "title": str(title or item_id),
         "brand": (view.brand_zh.get(str(brand), brand) if lang == "zh" else brand)
         if brand

@@ -4,7 +4,9 @@ redirect targets and in-process calls to the JSON API."""
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,10 +26,11 @@ SESSION_COOKIE = "digirec_session"
 SESSION_ITEMS = 20
 _ID_RE = re.compile(ID_PATTERN)
 
-#: Pages may load only what this service serves (inline SVG needs no exception).
+#: Pages may load only what this service serves (inline SVG needs no exception), plus
+#: ``https:`` pictures named by the catalogue's ``image_url``.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: https:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
@@ -172,3 +175,72 @@ def when(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+# ====================================================================== admin tickets
+#: The cookie naming an admin result ticket (path ``/admin`` only).
+ADMIN_TICKET_COOKIE = "digirec_admin_ticket"
+#: How long an admin ticket (the result of one admin POST) can be shown again.
+ADMIN_TICKET_SECONDS = 120.0
+
+
+class AdminTickets:
+    """Results of admin POSTs kept for a short while, for POST -> redirect -> GET.
+
+    A ticket is a random token (``secrets.token_urlsafe``) mapped to what the action produced
+    (the unlocked view, a retrain result or an error). Only the admin who typed the key holds
+    the token (an HttpOnly, SameSite=Strict cookie on ``/admin``); it expires after
+    :data:`ADMIN_TICKET_SECONDS`, so the manifest and the deletions are not left open.
+    Bounded memory: at most ``max_tickets`` live tickets, the oldest dropped first.
+    """
+
+    def __init__(self, max_tickets: int = 256) -> None:
+        self.max_tickets = max_tickets
+        self._lock = threading.Lock()
+        self._tickets: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+
+    def issue(self, result: dict[str, Any], now: float | None = None) -> str:
+        import secrets
+
+        token = secrets.token_urlsafe(24)
+        stamp = time.monotonic() if now is None else now
+        with self._lock:
+            self._tickets[token] = (stamp + ADMIN_TICKET_SECONDS, dict(result))
+            while len(self._tickets) > self.max_tickets:
+                self._tickets.popitem(last=False)
+        return token
+
+    def get(self, token: str | None, now: float | None = None) -> dict[str, Any] | None:
+        if not token:
+            return None
+        stamp = time.monotonic() if now is None else now
+        with self._lock:
+            hit = self._tickets.get(token)
+            if hit is None:
+                return None
+            if hit[0] < stamp:
+                del self._tickets[token]
+                return None
+            return dict(hit[1])
+
+
+# ====================================================================== money
+#: Symbols shown before an amount, by ISO code (others are written as the code).
+_CURRENCY_SYMBOLS = {"USD": "$", "CNY": "¥", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def format_money(value: Any, currency: str, lang: str = "en", *, whole: bool = False) -> str:
+    """A price with the catalogue's currency: ``$1,059.99`` / ``US$1,059.99`` in Chinese (so a
+    Chinese reader never takes a dollar price for yuan), ``1,059.99 SEK`` for other codes."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    amount = f"{number:,.0f}" if whole else f"{number:,.2f}"
+    code = currency.upper()
+    symbol = _CURRENCY_SYMBOLS.get(code)
+    if symbol is None:
+        return f"{amount} {code}"
+    if lang == "zh" and code == "USD":
+        return f"US${amount}"
+    return f"{symbol}{amount}"

@@ -22,11 +22,15 @@ from digirec.serving.settings import ServeSettings
 from digirec.serving.state import ServingError
 from digirec.serving.web.catalogue import CatalogueView, Views, item_card
 from digirec.serving.web.helpers import (
+    ADMIN_TICKET_COOKIE,
+    ADMIN_TICKET_SECONDS,
     SECURITY_HEADERS,
     SESSION_COOKIE,
     WEB_EVENTS,
+    AdminTickets,
     Api,
     error_text,
+    format_money,
     json_error,
     parse_price,
     read_body,
@@ -40,7 +44,15 @@ from digirec.serving.web.helpers import (
     with_session_item,
 )
 from digirec.serving.web.i18n import LABELS, LANGS, pick_lang
-from digirec.serving.web.images import IMAGE_CACHE_SIZE, IMAGE_SIZES, ImageCache, encode_png
+from digirec.serving.web.images import (
+    IMAGE_CACHE_SIZE,
+    IMAGE_SIZES,
+    PICTURE_COLUMNS,
+    ImageCache,
+    encode_png,
+    local_image,
+    product_svg,
+)
 from digirec.serving.web.settings import WebSettings
 
 if TYPE_CHECKING:
@@ -120,6 +132,7 @@ class Pages:
         self.results_dir = web.resolved_results_dir()
         self.views = Views()
         self.images = ImageCache(IMAGE_CACHE_SIZE)
+        self.tickets = AdminTickets()
         self._env: jinja2.Environment | None = None
         self._static_version = self._fingerprint_static()
 
@@ -148,6 +161,11 @@ class Pages:
                 digest.update(path.read_bytes())
         return digest.hexdigest()[:10]
 
+    @property
+    def currency(self) -> str:
+        """The catalogue's currency (ISO code) shown next to every price."""
+        return str(getattr(self.settings, "catalogue_currency", None) or self.web.web_currency)
+
     def render(
         self,
         request: Request,
@@ -156,8 +174,12 @@ class Pages:
         user: str | None = None,
         status: int = 200,
         switch_path: str | None = None,
+        *,
+        no_store: bool = True,
         **context: Any,
     ) -> HTMLResponse:
+        """Render a page. Pages are ``no-store`` by default: they show a shopper's lists, the
+        served model or admin data, and Back must show the current state, not a cached copy."""
         labels = LABELS[lang]
         path = switch_path or request.url.path
 
@@ -170,8 +192,12 @@ class Pages:
 
         # The language switch reloads the same page; one-off parameters are not repeated.
         switch = {
-            k: v for k, v in request.query_params.items() if k not in ("lang", "notice", "reset")
+            k: v
+            for k, v in request.query_params.items()
+            if k not in ("lang", "notice", "reset", "stored")
         }
+        if user is None:
+            switch.pop("user", None)  # an unknown shopper is not carried along
         switch["lang"] = "en" if lang == "zh" else "zh"
         html = self.env.get_template(template).render(
             t=labels,
@@ -183,10 +209,14 @@ class Pages:
             lang_switch_url=path + "?" + urlencode(switch),
             static=lambda name: f"/static/{name}?v={self._static_version}",
             version=__version__,
-            **{"q": None, **context},
+            currency=self.currency,
+            money=lambda value: format_money(value, self.currency, lang),
+            **{"q": None, "unknown_shopper": None, **context},
         )
         response = HTMLResponse(html, status_code=status)
         response.headers.update(SECURITY_HEADERS)
+        if no_store:
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     def state(self, request: Request) -> ServingState:
@@ -207,7 +237,40 @@ class Pages:
         router.add_api_route("/web/admin", self.admin_action, methods=["POST"])
         router.add_api_route("/web/events", self.post_event, methods=["POST"])
         router.add_api_route("/img/{item_id}.png", self.image, methods=["GET"])
+        router.add_api_route("/img/{item_id}.svg", self.picture, methods=["GET"])
+        router.add_api_route("/favicon.ico", self.favicon, methods=["GET"])
         router.add_api_route("/static/{name}", self.static_file, methods=["GET"])
+
+    # ------------------------------------------------------------------ shoppers
+    async def _shopper(
+        self, request: Request, user: str | None
+    ) -> tuple[str | None, str | None, Mapping[str, Any] | None]:
+        """``(shopper, unknown, profile)``: a shopper the service knows (events or a user
+        record), else ``None`` and the id that was asked for -- ``?user=nobody_here`` is said
+        to be unknown, never silently turned into a new shopper."""
+        if not user:
+            return None, None, None
+        uid = valid_id(user)
+        if uid is None:
+            return None, user[:64], None
+        status, profile = await Api(request).call(
+            "GET", f"/v1/users/{uid}/profile", key=server_key(self.settings)
+        )
+        if status == 404:
+            return None, uid, None
+        # A known shopper whose profile cannot be built (no catalogue ...) stays a shopper.
+        return uid, None, profile if status == 200 and isinstance(profile, Mapping) else None
+
+    def _issue_session(self, request: Request, response: Response, uid: str | None) -> None:
+        """Give the browser a signed session for the shopper it shows (the event proxy only
+        accepts events for the shopper of a valid session), when the service offers them."""
+        if uid is None:
+            return
+        try:
+            from digirec.serving.shopper import shopper_sessions
+        except ImportError:
+            return
+        shopper_sessions(request).issue(response, uid)
 
     # ------------------------------------------------------------------ shop front
     async def shop(
@@ -219,16 +282,19 @@ class Pages:
         brand: str | None = None,
         min_price: str | None = None,
         max_price: str | None = None,
+        stock: str | None = None,
         notice: str | None = None,
+        stored: str | None = None,
         reset: str | None = None,
     ) -> HTMLResponse:
         """The shop front: a shopper picker, filters, recommendations and the profile.
 
+        Out-of-stock items are left out unless ``stock=all`` (then they are listed last).
         ``reset=1`` forgets the anonymous session (the cookie lives in the browser only).
         """
         lang = pick_lang(request, lang)
         labels = LABELS[lang]
-        uid = valid_id(user)
+        uid, unknown, profile = await self._shopper(request, user)
         state = self.state(request)
         current = state.current
         view = self.views.get(current.catalogue)
@@ -244,6 +310,8 @@ class Pages:
             and filters["min_price"] > filters["max_price"]
         ):
             filters["min_price"], filters["max_price"] = filters["max_price"], filters["min_price"]
+        show_all = stock == "all"
+        query = {**filters, "in_stock": None if show_all else "true"}
         api = Api(request)
         session = [] if reset else session_items(request)
         error = None
@@ -252,28 +320,30 @@ class Pages:
             status, body = await api.call(
                 "GET",
                 f"/v1/users/{uid}/recommendations",
-                params={"k": self.web.web_k, "explain": "true", **filters},
+                params={"k": self.web.web_k, "explain": "true", **query},
                 key=server_key(self.settings),
             )
-            profile_status, profile = await api.call(
-                "GET", f"/v1/users/{uid}/profile", key=server_key(self.settings)
-            )
-            if profile_status == 200 and isinstance(profile, Mapping):
-                profile_charts = _profile_charts(profile, view, lang)
+            if profile is not None:
+                profile_charts = _profile_charts(profile, view, lang, self.currency)
         else:
             status, body = await api.call(
                 "POST",
                 "/v1/recommendations/session",
                 params={"explain": "true"},
-                json={"item_ids": session, "k": self.web.web_k, **filters},
+                json={
+                    "item_ids": session,
+                    "k": self.web.web_k,
+                    **{k: v for k, v in filters.items() if v is not None},
+                    **({} if show_all else {"in_stock": True}),
+                },
                 key=server_key(self.settings),
             )
         cards: list[dict[str, Any]] = []
         source = model_version = None
         if status == 200 and isinstance(body, Mapping):
-            cards = [
-                item_card(current.catalogue, view, item, lang) for item in body.get("items", [])
-            ]
+            cards = demote_out_of_stock(
+                [item_card(current.catalogue, view, item, lang) for item in body.get("items", [])]
+            )
             source = body.get("source")
             model_version = body.get("model_version")
         else:
@@ -286,6 +356,7 @@ class Pages:
             "shop.html",
             lang,
             uid,
+            status=404 if unknown else 200,
             title=labels["site"],
             cards=cards,
             source=source,
@@ -294,12 +365,15 @@ class Pages:
             choices=choices,
             view=view,
             filters=filters,
+            show_all=show_all,
             profile_charts=profile_charts,
             session=session,
-            notice=notice if notice in WEB_EVENTS else None,
+            notice=_notice(notice, uid, stored),
+            unknown_shopper=unknown,
         )
         if reset:
             response.delete_cookie(SESSION_COOKIE, path="/")
+        self._issue_session(request, response, uid)
         return response
 
     def _user_choices(self, state: ServingState) -> list[str]:
@@ -319,11 +393,12 @@ class Pages:
         user: str | None = None,
         lang: str | None = None,
         notice: str | None = None,
+        stored: str | None = None,
     ) -> HTMLResponse:
-        """A product with its similar items and cart / buy buttons."""
+        """A product with its similar items (in stock) and cart / buy buttons."""
         lang = pick_lang(request, lang)
         labels = LABELS[lang]
-        uid = valid_id(user)
+        uid, unknown, _ = await self._shopper(request, user)
         state = self.state(request)
         current = state.current
         view = self.views.get(current.catalogue)
@@ -345,7 +420,7 @@ class Pages:
         status, body = await Api(request).call(
             "GET",
             f"/v1/items/{item_id}/similar",
-            params={"k": 8, "explain": "true"},
+            params={"k": 8, "explain": "true", "in_stock": "true"},
             key=server_key(self.settings),
         )
         similar = []
@@ -356,16 +431,19 @@ class Pages:
             "item.html",
             lang,
             uid,
+            status=404 if unknown else 200,
             title=item["title"],
             item=item,
             description=description,
             similar=similar,
-            notice=notice if notice in WEB_EVENTS else None,
+            notice=_notice(notice, uid, stored),
             events_enabled=self.web.web_events,
+            unknown_shopper=unknown,
         )
         if uid is None:
             # Anonymous: opening a product counts for this browser session's recommendations.
             set_session(response, with_session_item(session_items(request), item_id))
+        self._issue_session(request, response, uid)
         return response
 
     async def search(
@@ -375,15 +453,20 @@ class Pages:
         user: str | None = None,
         lang: str | None = None,
     ) -> HTMLResponse:
-        """Product search through ``/v1/search`` (English or Chinese queries)."""
+        """Product search through ``/v1/search`` (English or Chinese queries).
+
+        Nothing relevant -> a "nothing found" state with what the query was understood to ask
+        and relaxed queries that do find something (the API's ``suggestions``).
+        """
         lang = pick_lang(request, lang)
         labels = LABELS[lang]
-        uid = valid_id(user)
+        uid, unknown, _ = await self._shopper(request, user)
         current = self.state(request).current
         view = self.views.get(current.catalogue)
         query = (q or "").strip()[:500]
         cards: list[dict[str, Any]] = []
         understood = error = None
+        suggestions: list[dict[str, Any]] = []
         personalised = False
         if query:
             status, body = await Api(request).call(
@@ -393,10 +476,21 @@ class Pages:
                 key=server_key(self.settings),
             )
             if status == 200 and isinstance(body, Mapping):
-                cards = [item_card(current.catalogue, view, i, lang) for i in body["items"]]
+                cards = demote_out_of_stock(
+                    [item_card(current.catalogue, view, i, lang) for i in body["items"]]
+                )
                 constraints = body.get("constraints") or {}
                 understood = constraints.get("message_zh" if lang == "zh" else "message")
                 personalised = bool(body.get("personalised"))
+                raw = constraints.get("suggestions") or body.get("suggestions") or []
+                suggestions = [
+                    {
+                        "query": str(s.get("query_zh" if lang == "zh" else "query") or s["query"]),
+                        "n": int(s.get("n_matching", 0)),
+                    }
+                    for s in raw
+                    if isinstance(s, Mapping) and s.get("query")
+                ][:4]
             else:
                 error = error_text(body, labels["event_failed"])
         return self.render(
@@ -404,20 +498,24 @@ class Pages:
             "search.html",
             lang,
             uid,
+            status=404 if unknown else 200,
             title=labels["results_for"].format(q=query) if query else labels["search"],
             q=query,
             cards=cards,
             understood=understood,
+            suggestions=suggestions,
             personalised=personalised,
             error=error,
+            unknown_shopper=unknown,
         )
 
     # ------------------------------------------------------------------ events proxy
     async def post_event(self, request: Request) -> Response:
         """Record a shop-front event with the server's key (JSON from JS, or a plain form).
 
-        Known shopper: forwarded to ``POST /v1/events``. Anonymous: kept in the session cookie
-        only (nothing is stored on the server without a user id).
+        Known shopper: forwarded to ``POST /v1/events`` (with the shopper's signed session when
+        the service issues them). Anonymous: kept in the session cookie only (nothing is
+        stored on the server without a user id, and the page says so).
         """
         is_json = request.headers.get("content-type", "").startswith("application/json")
         if not self.web.web_events:
@@ -446,6 +544,9 @@ class Pages:
             key = server_key(self.settings)
             if key is None:
                 return json_error(503, "no_key", "no API key is configured on this server")
+            refused = self._verify_session(request, user_id)
+            if refused is not None:
+                return refused
             status, body = await Api(request).call(
                 "POST",
                 "/v1/events",
@@ -463,34 +564,82 @@ class Pages:
             target = safe_next(str(data.get("next") or ""), fallback)
             # ``next`` is the page the form was on (it carries the shopper and language).
             sep = "&" if "?" in target else "?"
-            response = RedirectResponse(
-                target + sep + urlencode({"notice": event}), status_code=303
-            )
+            params = {"notice": event, "stored": "1" if result["stored"] else "0"}
+            response = RedirectResponse(target + sep + urlencode(params), status_code=303)
         if user_id is None:
             set_session(response, session)
         return response
 
+    def _verify_session(self, request: Request, user_id: str) -> Response | None:
+        """A 403 / 429 response when the service's shopper session refuses the event."""
+        try:
+            from digirec.serving.shopper import ShopperSessionError, shopper_sessions
+        except ImportError:
+            return None
+        try:
+            shopper_sessions(request).verify(request, user_id)
+        except ShopperSessionError as exc:
+            return json_error(exc.status, exc.code, exc.message)
+        return None
+
     # ------------------------------------------------------------------ dashboard
     async def dashboard(
-        self, request: Request, lang: str | None = None, user: str | None = None
+        self,
+        request: Request,
+        lang: str | None = None,
+        user: str | None = None,
+        preview: str | None = None,
     ) -> HTMLResponse:
-        """Benchmark results of ``results_dir`` and the live model's facts."""
+        """The operator's dashboard: the served model and its held-out score, a
+        recommendation preview for any user, the best model per data set and every result
+        file (folded)."""
         from digirec.evaluation.report import (
             find_result_files,
             load_results,
+            render_overview,
             render_sections,
             render_toc,
         )
+        from digirec.evaluation.served import read_evaluation
 
         lang = pick_lang(request, lang)
         labels = LABELS[lang]
-        status, model = await Api(request).call("GET", "/v1/model", key=server_key(self.settings))
-        manifest = self.state(request).current.snapshot.manifest
+        state = self.state(request)
+        api = Api(request)
+        status, model = await api.call("GET", "/v1/model", key=server_key(self.settings))
+        snapshot = state.current.snapshot
+        manifest = snapshot.manifest
+        evaluation = read_evaluation(getattr(snapshot, "path", None))
         files: list[Any] = []
         problems: list[str] = []
         if self.results_dir is not None:
             paths = find_result_files(self.results_dir)
             files, problems = await run_in_threadpool(load_results, paths)
+        preview_id = (preview or "").strip()[:64] or None
+        preview_cards: list[dict[str, Any]] = []
+        preview_source = preview_error = None
+        if preview_id is not None:
+            uid, unknown, _ = await self._shopper(request, preview_id)
+            if uid is None:
+                preview_error = labels["unknown_user"].format(user=unknown or preview_id)
+            else:
+                rec_status, body = await api.call(
+                    "GET",
+                    f"/v1/users/{uid}/recommendations",
+                    params={"k": 10, "explain": "true"},
+                    key=server_key(self.settings),
+                )
+                if rec_status == 200 and isinstance(body, Mapping):
+                    view = self.views.get(state.current.catalogue)
+                    preview_cards = [
+                        item_card(state.current.catalogue, view, i, lang)
+                        for i in body.get("items", [])
+                    ]
+                    preview_source = body.get("source")
+                else:
+                    preview_error = error_text(body, labels["event_failed"])
+        rate = await run_in_threadpool(event_rate, state)
+        benchmark_files = [f for f in files if f.is_benchmark]
         return self.render(
             request,
             "dashboard.html",
@@ -500,19 +649,44 @@ class Pages:
             model=model if status == 200 else None,
             fit_seconds=manifest.get("fit_seconds"),
             dataset=manifest.get("dataset") or {},
-            results_dir=str(self.results_dir) if self.results_dir is not None else None,
-            sections=render_sections(files) if files else "",
-            toc=render_toc(files) if len(files) > 1 else "",
+            training=manifest.get("training") or {},
+            evaluation=evaluation,
+            has_results_dir=self.results_dir is not None,
+            overview=render_overview(benchmark_files, lang=lang) if benchmark_files else "",
+            sections=render_sections(files, lang=lang, is_open=False) if files else "",
+            toc=render_toc(files, lang=lang) if len(files) > 1 else "",
             n_files=len(files),
             problems=problems,
+            choices=self._user_choices(state)[:40],
+            preview=preview_id,
+            preview_cards=preview_cards,
+            preview_source=preview_source,
+            preview_error=preview_error,
+            rate=rate,
+            rate_chart=_rate_chart(rate, lang, "dash-event-rate"),
         )
 
     # ------------------------------------------------------------------ admin
     async def admin(
-        self, request: Request, lang: str | None = None, user: str | None = None
+        self,
+        request: Request,
+        lang: str | None = None,
+        user: str | None = None,
     ) -> HTMLResponse:
-        """The public part of the admin view; actions need the admin key."""
-        return await self._admin_page(request, pick_lang(request, lang), user=valid_id(user))
+        """The public part of the admin view; the unlocked part follows a POST (see
+        :meth:`admin_action`) through a short-lived ticket cookie, so a reload is a GET."""
+        lang = pick_lang(request, lang)
+        ticket = self.tickets.get(request.cookies.get(ADMIN_TICKET_COOKIE))
+        if ticket is None:
+            return await self._admin_page(request, lang, user=valid_id(user))
+        return await self._admin_page(
+            request,
+            lang,
+            unlocked=True,
+            error=ticket.get("error"),
+            retrained=_retrained_text(ticket.get("retrained"), LABELS[lang]),
+            user=valid_id(user),
+        )
 
     async def _admin_page(
         self,
@@ -525,29 +699,19 @@ class Pages:
         status: int = 200,
         user: str | None = None,
     ) -> HTMLResponse:
-        from digirec.evaluation.report import svg_column_chart
-
         labels = LABELS[lang]
         state = self.state(request)
         api_status, model = await Api(request).call(
             "GET", "/v1/model", key=server_key(self.settings)
         )
         rate = await run_in_threadpool(event_rate, state)
-        ticks = {0: "-60 min", 30: "-30 min", 59: "now"}
-        chart = svg_column_chart(
-            labels["event_rate"],
-            rate["per_minute"],
-            chart_id="event-rate",
-            x_labels=ticks,
-            width=900,
-            summary=labels["events_last_hour"].format(n=rate["total"], rate=rate["rate"]),
-        )
         deletions: list[dict[str, Any]] = []
         manifest: str | None = None
         if unlocked:
             import json
 
-            manifest = json.dumps(state.current.snapshot.manifest, indent=2, default=str)
+            shown = _without_paths(state.current.snapshot.manifest)
+            manifest = json.dumps(shown, indent=2, default=str)
             records = await run_in_threadpool(state.store.deletions)
             deletions = [
                 {
@@ -561,7 +725,7 @@ class Pages:
                 }
                 for r in sorted(records, key=lambda r: -r.seq)[:200]
             ]
-        response = self.render(
+        return self.render(
             request,
             "admin.html",
             lang,
@@ -571,19 +735,21 @@ class Pages:
             title=labels["admin_title"],
             model=model if api_status == 200 else None,
             rate=rate,
-            rate_chart=chart,
+            rate_chart=_rate_chart(rate, lang, "event-rate"),
             unlocked=unlocked,
             manifest=manifest,
             deletions=deletions,
             error=error,
             retrained=retrained,
         )
-        # The page may show deletions and the manifest: keep it out of every cache.
-        response.headers["Cache-Control"] = "no-store"
-        return response
 
     async def admin_action(self, request: Request) -> Response:
-        """``action=show`` (manifest and deletions) or ``action=retrain``, with the typed key."""
+        """``action=show`` (manifest and deletions) or ``action=retrain``, with the typed key.
+
+        POST -> redirect -> GET: the result is kept in a ticket (server memory, two minutes,
+        an HttpOnly cookie names it) and ``GET /admin`` shows it, so a reload never retrains
+        again. A wrong or missing key answers at once (nothing to repeat).
+        """
         if not same_origin(request):
             return json_error(403, "cross_origin", "admin actions are accepted from this site only")
         data = await read_body(request, False) or {}
@@ -597,27 +763,36 @@ class Pages:
             check_key(self.settings, key)
         except ServingError as exc:
             return await self._admin_page(request, lang, error=exc.message, status=exc.status)
-        retrained = None
-        error = None
+        result: dict[str, Any] = {}
         if action == "retrain":
             status, body = await Api(request).call("POST", "/v1/admin/retrain", key=key)
             if status == 200 and isinstance(body, Mapping):
-                retrained = labels["retrained"].format(
-                    version=body["model_version"],
-                    model=body["model"],
-                    n=body["n_interactions"],
-                    secs=body["fit_seconds"],
-                    purged=body["purged_deletions"],
-                )
+                result["retrained"] = {
+                    k: body.get(k)
+                    for k in (
+                        "model_version",
+                        "model",
+                        "n_interactions",
+                        "fit_seconds",
+                        "purged_deletions",
+                    )
+                }
             else:
-                error = error_text(body, labels["event_failed"])
-        return await self._admin_page(
-            request, lang, unlocked=True, error=error, retrained=retrained
+                result["error"] = error_text(body, labels["event_failed"])
+        response = RedirectResponse(f"/admin?{urlencode({'lang': lang})}", status_code=303)
+        response.set_cookie(
+            ADMIN_TICKET_COOKIE,
+            self.tickets.issue(result),
+            max_age=int(ADMIN_TICKET_SECONDS),
+            httponly=True,
+            samesite="strict",
+            path="/admin",
         )
+        return response
 
     # ------------------------------------------------------------------ assets
     def image(self, request: Request, item_id: str, size: int = IMAGE_SIZES[0]) -> Response:
-        """A generated picture of a catalogue item (shape by category, colour by brand)."""
+        """A generated raster picture of a catalogue item (the model-feature renderer)."""
         if size not in IMAGE_SIZES:
             return Response(status_code=404)
         state = self.state(request)
@@ -640,6 +815,35 @@ class Pages:
             png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"}
         )
 
+    def picture(self, request: Request, item_id: str) -> Response:
+        """The product picture of the cards: a catalogue image file when the catalogue names
+        one under ``DIGIREC_WEB_IMAGES_DIR``, else a drawn SVG (shape by sub-type, colour from
+        the title or the catalogue)."""
+        catalogue = self.state(request).current.catalogue
+        row = catalogue.positions.get(item_id) if valid_id(item_id) else None
+        if row is None:
+            return Response(status_code=404)
+        record = {column: catalogue.value(row, column) for column in PICTURE_COLUMNS}
+        local = local_image(record, self.web.web_images_dir)
+        if local is not None:
+            path, media_type = local
+            return Response(
+                path.read_bytes(),
+                media_type=media_type,
+                headers={"Cache-Control": "public, max-age=3600"},
+            )
+        key = ("svg", item_id, *map(str, record.values()))
+        svg = self.images.get(key, lambda: product_svg(record).encode())
+        return Response(
+            svg,
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "public, max-age=3600", **SECURITY_HEADERS},
+        )
+
+    def favicon(self) -> Response:
+        """The site icon (browsers ask for ``/favicon.ico`` whatever the page links)."""
+        return self.static_file("favicon.svg")
+
     def static_file(self, name: str) -> Response:
         """One file of ``static/`` (a fixed set of names and types; no paths)."""
         match = _STATIC_RE.fullmatch(name)
@@ -653,10 +857,91 @@ class Pages:
         )
 
 
+# ====================================================================== page helpers
+def _notice(notice: str | None, uid: str | None, stored: str | None) -> str | None:
+    """The label key of a one-off message after an event: anonymous events are only kept in
+    this browser session, and the message says so (never "recommendations updated")."""
+    if notice not in WEB_EVENTS:
+        return None
+    if uid is None or stored == "0":
+        return f"done_{notice}_session"
+    return f"done_{notice}"
+
+
+def demote_out_of_stock(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cards with out-of-stock items moved to the end (stable: the ranking is kept within
+    each group)."""
+    return sorted(cards, key=lambda card: card.get("in_stock") is False)
+
+
+def _without_paths(manifest: Mapping[str, Any]) -> Any:
+    from digirec.evaluation.report import _scrub_paths
+
+    return _scrub_paths(manifest)
+
+
+def _retrained_text(info: Any, labels: Mapping[str, str]) -> str | None:
+    if not isinstance(info, Mapping):
+        return None
+    return labels["retrained"].format(
+        version=info.get("model_version"),
+        model=info.get("model"),
+        n=info.get("n_interactions") or 0,
+        secs=float(info.get("fit_seconds") or 0.0),
+        purged=info.get("purged_deletions") or 0,
+    )
+
+
+def _rate_chart(rate: Mapping[str, Any], lang: str, chart_id: str) -> str:
+    """Events per minute over the last hour: numeric x ticks in minutes before now."""
+    from digirec.evaluation.report import svg_column_chart
+
+    labels = LABELS[lang]
+    ticks = {0: "-60", 15: "-45", 30: "-30", 45: "-15", 59: "0"}
+    return svg_column_chart(
+        labels["event_rate"],
+        rate["per_minute"],
+        chart_id=chart_id,
+        x_labels=ticks,
+        x_label=labels["minutes_before_now"],
+        y_label=labels["events_per_minute"],
+        width=900,
+        height=200,
+        summary=labels["events_last_hour"].format(n=rate["total"], rate=rate["rate"]),
+    )
+
+
+def _band_bounds(label: str) -> tuple[float, float] | None:
+    """``(lo, hi)`` of a price-band label such as ``"453.99-1059.99"`` or ``">1059.99"``."""
+    text = label.replace(",", "").strip()
+    match = re.fullmatch(r"([-\d.]+)\s*[-–]\s*([-\d.]+)", text)
+    if match:
+        return float(match.group(1)), float(match.group(2))
+    match = re.fullmatch(r"(?:<|<=|≤)\s*([\d.]+)", text)
+    if match:
+        return 0.0, float(match.group(1))
+    match = re.fullmatch(r"(?:>|>=|≥)\s*([\d.]+)", text)
+    if match:
+        return float(match.group(1)), float("inf")
+    return None
+
+
+def _band_label(label: str, currency: str, lang: str) -> str:
+    bounds = _band_bounds(label)
+    if bounds is None:
+        return label
+    lo, hi = bounds
+    if hi == float("inf"):
+        return f"≥ {format_money(lo, currency, lang, whole=True)}"
+    low = format_money(lo, currency, lang, whole=True)
+    return f"{low}–{format_money(hi, currency, lang, whole=True)}"
+
+
 def _profile_charts(
-    profile: Mapping[str, Any], view: CatalogueView, lang: str
+    profile: Mapping[str, Any], view: CatalogueView, lang: str, currency: str
 ) -> list[dict[str, str]]:
-    """Three small bar charts of the profile's affinities (top six of each)."""
+    """Three small bar charts of the profile's affinities: the top six brands and categories
+    by share, and the price bands in price order with rounded bounds in the currency."""
     from digirec.evaluation.report import svg_bar_chart
 
     labels = LABELS[lang]
@@ -670,8 +955,16 @@ def _profile_charts(
         shares = profile.get(key)
         if not isinstance(shares, Mapping) or not shares:
             continue
-        top = sorted(shares.items(), key=lambda kv: -float(kv[1]))[:6]
-        shown = [names.get(str(k), str(k)) if lang == "zh" else str(k) for k, _ in top]
+        if key == "price_bands":
+            # Price order (cheapest first), not share order: the bands are a scale.
+            top = sorted(
+                shares.items(),
+                key=lambda kv: (_band_bounds(str(kv[0])) or (float("inf"), 0.0))[0],
+            )
+            shown = [_band_label(str(k), currency, lang) for k, _ in top]
+        else:
+            top = sorted(shares.items(), key=lambda kv: -float(kv[1]))[:6]
+            shown = [names.get(str(k), str(k)) if lang == "zh" else str(k) for k, _ in top]
         svg = svg_bar_chart(
             title,
             shown,
@@ -680,6 +973,7 @@ def _profile_charts(
             width=300,
             highlight_best=False,
             percent=True,
+            unit=labels["share_of_activity"],
         )
         out.append({"title": title, "svg": svg})
     return out

@@ -27,6 +27,18 @@ class WebSettings(BaseSettings):
         default=40, ge=0, le=1000, description="Most active users offered in the shopper picker."
     )
 
+    web_currency: str = Field(
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO code of the catalogue's prices, shown on every price (the service's "
+        "catalogue_currency wins when it is set).",
+    )
+    web_images_dir: Path | None = Field(
+        default=None,
+        description="Folder of product image files named by the catalogue's image_url / "
+        "image_path column (relative names); without it pictures are drawn.",
+    )
+
     def resolved_results_dir(self) -> Path | None:
         if self.results_dir is not None:
             return self.results_dir

@@ -36,10 +36,15 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var status = document.getElementById("event-status");
-      var button = form.querySelector("button");
+      var button = event.submitter || form.querySelector("button");
       var data = new FormData(form);
       var kind = data.get("event");
-      button.disabled = true;
+      // aria-disabled rather than disabled: a disabled button loses the keyboard focus
+      // (it drops to <body>), and the shopper should stay on the button they pressed.
+      if (button.getAttribute("aria-disabled") === "true") {
+        return;
+      }
+      button.setAttribute("aria-disabled", "true");
       postEvent({
         user_id: data.get("user_id"),
         item_id: data.get("item_id"),
@@ -53,10 +58,12 @@
             return body;
           });
         })
-        .then(function () {
+        .then(function (body) {
           status.classList.remove("failed");
-          status.textContent = status.dataset["done" + capitalised(kind)] + " ";
-          if (kind === "purchase") {
+          // Anonymous events are kept in this browser session only: say so.
+          var key = "done" + capitalised(kind) + (body.stored ? "" : "Session");
+          status.textContent = (status.dataset[key] || status.dataset["done" + capitalised(kind)]) + " ";
+          if (kind === "purchase" && body.stored) {
             var back = document.createElement("a");
             back.href = status.dataset.shopUrl;
             back.id = "see-updated";
@@ -66,13 +73,20 @@
         })
         .catch(function (error) {
           status.classList.add("failed");
-          status.textContent = status.dataset.failed + ": " + error.message;
+          status.textContent = status.dataset.failed + status.dataset.colon + error.message;
         })
         .finally(function () {
-          button.disabled = false;
+          button.removeAttribute("aria-disabled");
+          button.focus();
         });
     });
   });
+
+  // Wide screens open the filter drawer (phones keep it folded so the products come first).
+  var drawer = document.getElementById("filters-drawer");
+  if (drawer && window.matchMedia("(min-width: 901px)").matches) {
+    drawer.open = true;
+  }
 
   // 3. Admin: show that a retrain is running. The form still submits normally (the key goes
   //    with that one request); the button is marked busy rather than disabled, because a
