@@ -18,7 +18,6 @@ final fit saw, and the test NDCG@10 / Recall@10 (also @20).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,8 +27,9 @@ from numpy.typing import NDArray
 from digirec import __version__
 from digirec.data.dataset import Dataset
 from digirec.data.split import leave_one_out, position_in_user
-from digirec.evaluation.evaluate import evaluate_model
-from digirec.training.tuning import TUNING_GRIDS, TUNING_METRIC, grid_search, grid_size
+from digirec.evaluation.evaluate import metrics_of_recommendations, rank_holdout
+from digirec.evaluation.stats import confidence_intervals, user_sample
+from digirec.training.tuning import TUNING_METRIC, grid_size, resolve_grid, tune_and_refit
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -159,32 +159,36 @@ def run_learning_curve(
     curves: dict[str, list[dict[str, Any]]] = {}
     results: list[dict[str, Any]] = []
     for name in models:
-        base = dict(params.get(name, {}))
-        grid = (grids or {}).get(name, TUNING_GRIDS.get(name, {})) if tune else {}
+        grid = resolve_grid(name, tune, grids)
         points: list[dict[str, Any]] = []
         final_test: dict[str, float] = {}
         for fraction in fractions:
             train_f = dataset.subset(kept[fraction])
             fit_mask = kept[fraction] | masks.valid
             fit_data = dataset.subset(fit_mask)
-            search = grid_search(
-                name, train_f, valid, grid=grid, base_params=base, ks=ks, keep_best_model=True
+            # The protocol's runner: search on validation, then the benchmark's refit (a fresh
+            # fit, or SASRec's validated weights on new input).
+            run = tune_and_refit(
+                name, train_f, valid, fit_data, tune=tune, params=params, grids=grids, ks=ks
             )
-            best = search.best
-            assert search.best_model is not None
-            start = time.perf_counter()
-            # The benchmark's refit (a fresh fit, or SASRec's validated weights on new input).
-            model = search.best_model.refit(fit_data)
-            fit_seconds = time.perf_counter() - start
-            metrics = evaluate_model(
-                model, test, ks=ks, train=fit_data, item_categories=item_categories
-            )
+            best = run.search.best
+            fit_seconds = run.fit_seconds
+            users, reco, truth_rows = rank_holdout(run.model, test, max(ks))
+            metrics = metrics_of_recommendations(
+                reco, truth_rows, ks=ks, n_items=test.n_items, train=fit_data,
+                item_categories=item_categories,
+            )  # fmt: skip
+            sample = user_sample(users, reco, truth_rows, ks=ks, n_items=test.n_items)
             per_user = fit_data.n_interactions / max(1, dataset.n_users)
             point: dict[str, Any] = {
                 "fraction": fraction,
                 "interactions_per_user": per_user,
                 "n_train": fit_data.n_interactions,
                 **{m: metrics[m] for m in POINT_METRICS if m in metrics},
+                # 95% bootstrap intervals over the test users (digirec.evaluation.stats).
+                "test_ci95": confidence_intervals(
+                    sample, [m for m in POINT_METRICS if m in metrics]
+                ),
                 f"valid_{TUNING_METRIC}": best.valid[TUNING_METRIC],
                 "fit_seconds": fit_seconds,
                 "params": best.params,
