@@ -183,7 +183,7 @@ class AutoRecModel(Recommender):
             optimizer=lambda module: torch.optim.Adam(module.parameters(), lr=cfg.lr),
         )
         # A refit (no validation) then trains the validated number of epochs.
-        self.config = with_best_epochs(self.config, self.history_)
+        self.fitted_config_ = with_best_epochs(self.config, self.history_)
         self._sync(net, items_by_users)
 
     def _validation(

@@ -114,8 +114,15 @@ class Recommender(ABC):
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
-        """The resolved configuration as a plain JSON-serialisable dict."""
-        return self.config.model_dump(mode="json")
+        """The resolved configuration as a plain JSON-serialisable dict.
+
+        After ``fit`` it includes what training chose (``fitted_config_``: the epoch count early
+        stopping picked, the hybrid's component settings and weights), so a refit or a saved
+        bundle reproduces the fitted setting; ``config`` itself is never changed by ``fit``, so
+        a second ``fit(train, valid)`` searches again from the given setting.
+        """
+        fitted: ModelConfig | None = getattr(self, "fitted_config_", None)
+        return (self.config if fitted is None else fitted).model_dump(mode="json")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Self:
@@ -136,6 +143,8 @@ class Recommender(ABC):
         self.item_map_: IdMap = dataset.item_map
         self.seen_: sp.csr_matrix = dataset.user_item_matrix(binary=True)
         self.tie_ranks_: IdxArray = tie_break_ranks(dataset.n_items, self.config.random_state)
+        # What this fit chooses (if anything) replaces the previous fit's choice.
+        self.fitted_config_: ModelConfig | None = None
         self._fit(dataset, valid)
         self.is_fitted = True
         return self

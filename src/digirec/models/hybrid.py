@@ -103,15 +103,6 @@ class HybridModel(Recommender):
     unseen_valid_users_: IdxArray | None
     reused_search_seconds_: float
 
-    def get_config(self) -> dict[str, Any]:
-        """The configuration; after ``fit``, the resolved one (chosen component parameters and
-        weights, ``tune=False``) that refits and bundles reproduce without validation."""
-        specs = getattr(self, "specs_", None)
-        if not self.is_fitted or specs is None:
-            return super().get_config()
-        resolved = self.config.model_copy(update={"components": specs, "tune": False})
-        return resolved.model_dump(mode="json")
-
     # ------------------------------------------------------------------ fit
     def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
         from digirec.models.registry import create_model
@@ -162,6 +153,8 @@ class HybridModel(Recommender):
         for spec, weight in zip(specs, self.weights_, strict=True):
             spec.weight = float(weight)
         self.specs_ = specs
+        # Learned, not written into config (a second fit tunes again); get_config() returns it.
+        self.fitted_config_ = self.config.model_copy(update={"components": specs, "tune": False})
 
     def refit(self, dataset: Dataset) -> Recommender:
         """Each component refit its own way (:meth:`Recommender.refit`), the same weights."""

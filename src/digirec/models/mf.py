@@ -182,7 +182,7 @@ class MFModel(Recommender):
         )
         self.history_ = trainer.fit(net, batches, self._loss_fn(), evaluate)
         # A refit (no validation) then trains the validated number of epochs.
-        self.config = with_best_epochs(self.config, self.history_)
+        self.fitted_config_ = with_best_epochs(self.config, self.history_)
         # The numpy factors are the model; the module is not kept.
         self._sync(net)
 

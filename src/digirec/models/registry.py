@@ -17,6 +17,8 @@ _MODELS: dict[str, str] = {
     "itemknn": "digirec.models.itemknn:ItemKNNModel",
     "ease": "digirec.models.ease:EASEModel",
     "als": "digirec.models.als:ALSModel",
+    # Spark MLlib's implicit ALS (fitting needs the spark extra; serving does not).
+    "spark-als": "digirec.models.spark_als:SparkALSModel",
     "bpr": "digirec.models.bpr:BPRModel",
     "hybrid": "digirec.models.hybrid:HybridModel",
     "mf": "digirec.models.mf:MFModel",
@@ -25,6 +27,7 @@ _MODELS: dict[str, str] = {
     "twotower": "digirec.models.twotower:TwoTowerModel",
     "random": "digirec.models.chance:RandomModel",
     "contentknn": "digirec.models.contentknn:ContentKNNModel",
+    "slist": "digirec.models.slist:SLISTModel",
 }
 
 

@@ -300,7 +300,7 @@ class TwoTowerModel(Recommender):
             self._use_profile(self.user_profile_)
         self._item_cache = None
         # A refit (no validation) then trains the validated number of epochs.
-        self.config = with_best_epochs(self.config, self.history_)
+        self.fitted_config_ = with_best_epochs(self.config, self.history_)
 
     def _validation(self, valid: Dataset) -> Callable[[], float]:
         """The early-stopping metric: full-ranking NDCG@10 on ``valid`` with current weights."""
