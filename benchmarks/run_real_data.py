@@ -87,7 +87,14 @@ def write_summary() -> None:
         path = RESULTS / f"{name}.json"
         if path.exists():
             document = json.loads(path.read_text())
-            summary += [to_markdown(document), f"Wall time: {document['wall_seconds']:.0f} s.", ""]
+            summary.append(to_markdown(document))
+            if "wall_seconds" in document:
+                summary.append(f"Wall time: {document['wall_seconds']:.0f} s.")
+            summary.append("")
+        seeds = RESULTS / f"{name}_seeds.md"
+        if seeds.exists():
+            # Stochastic models over several seeds (benchmarks/seeds.py).
+            summary += [seeds.read_text(), ""]
     (RESULTS / "summary.md").write_text("\n".join(summary))
 
 
