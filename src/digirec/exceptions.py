@@ -77,6 +77,11 @@ class ConfigError(DigirecError, ValueError):
     """A configuration value or combination is invalid."""
 
 
+class ColdItemError(DigirecError, ValueError):
+    """An item has no training interactions, and the model cannot answer for it without them
+    (e.g. ``similar_items`` of a collaborative model)."""
+
+
 class MissingExtraError(DigirecError, ImportError):
     """An optional dependency group is not installed."""
 

@@ -113,3 +113,22 @@ def test_hybrid_is_scored_on_validation_users_its_weight_search_did_not_see() ->
     # A second fit tunes again from the original config (not capped by the first).
     again = model.fit(train, valid)
     assert again.config == before
+
+
+def test_run_settings_reach_the_components_and_their_own_settings_win() -> None:
+    from digirec.models.hybrid import DEFAULT_COMPONENTS, with_run_settings
+
+    resolved = with_run_settings(
+        {"components": [{"model": "ease"}, {"model": "als", "params": {"factors": 8}}]},
+        {"ease": {"lambda": 7.0}, "als": {"factors": 64, "iterations": 3}},
+        {"ease": {"lambda": [1.0, 2.0]}, "als": {"alpha": [1.0]}},
+    )
+    ease, als = resolved["components"]
+    assert ease["params"] == {"lambda": 7.0} and ease["grid"] == {"lambda": [1.0, 2.0]}
+    assert als["params"] == {"factors": 8, "iterations": 3}  # its own factors win
+    assert als["grid"] == {"alpha": [1.0]}
+    # Without components the default blend gets the run's settings too.
+    first = DEFAULT_COMPONENTS[0]
+    default = with_run_settings({}, {first: {"random_state": 3}}, None)
+    assert [c["model"] for c in default["components"]] == list(DEFAULT_COMPONENTS)
+    assert default["components"][0]["params"] == {"random_state": 3}

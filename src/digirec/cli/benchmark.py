@@ -13,17 +13,25 @@ from digirec.cli.common import (
     PROTOCOLS,
     BadRowsOpt,
     DataOpt,
+    DuplicatesOpt,
+    EncodingOpt,
+    EventWeightsOpt,
     FormatOpt,
     GridOpt,
+    HalfLifeOpt,
     MarkdownOpt,
     ModelsOpt,
     NoTuneOpt,
     OutOpt,
     ParamsOpt,
+    SepOpt,
+    UnknownEventsOpt,
+    check_grid_with_tune,
     load_dataset,
     parse_json,
     parse_ks,
     parse_models,
+    per_model_json,
     say,
     write_outputs,
 )
@@ -68,6 +76,20 @@ def benchmark(
             "held-out items only); both views are in the JSON under results[*].views.",
         ),
     ] = "all",
+    event_weights: EventWeightsOpt = None,
+    half_life_days: HalfLifeOpt = None,
+    duplicates: DuplicatesOpt = None,
+    unknown_events: UnknownEventsOpt = "error",
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
+    target_event: Annotated[
+        str | None,
+        typer.Option(
+            "--target-event",
+            help="Next-event protocol, e.g. 'purchase': the target is each user's last "
+            "purchase, the history every event before it (see docs/benchmark.md).",
+        ),
+    ] = None,
 ) -> None:
     """Benchmark models with intervals.
 
@@ -89,14 +111,55 @@ def benchmark(
     # The rating track also knows its bias baseline and least-squares blend.
     extra = ("baseline", "blend") if protocol == "ml100k-folds" else ()
     model_names = parse_models(models, extra) if models is not None else None
-    fixed = parse_json(params, "--params") if params else {}
-    grids = parse_json(grid, "--grid") if grid else None
+    check_grid_with_tune(grid, no_tune)
     if protocol == "ml100k-folds":
+        fixed = parse_json(params, "--params") if params else {}
+        grids = parse_json(grid, "--grid") if grid else None
         _benchmark_rating_folds(data, model_names, not no_tune, fixed, grids, out, markdown)
         return
     names = model_names or parse_models(DEFAULT_BENCHMARK_MODELS)
+    fixed = per_model_json(params, "--params", names)
+    grids = per_model_json(grid, "--grid", names) or None
     ks = parse_ks(k)
-    dataset = load_dataset(data, fmt, on_bad_rows)
+    if target_event is not None and protocol != "leave-one-out":
+        raise typer.BadParameter(
+            f"--target-event is its own protocol; it does not combine with --protocol {protocol}",
+            param_hint="--target-event",
+        )
+    dataset = load_dataset(
+        data,
+        fmt,
+        on_bad_rows,
+        event_weights=event_weights,
+        half_life_days=half_life_days,
+        duplicates=duplicates,
+        # The protocol rule: a pair's first occurrence is its target (the next-purchase
+        # protocol combines training events itself and defaults to the training rule).
+        default_duplicates="first" if target_event is None else "max",
+        unknown_events=unknown_events,
+        sep=sep,
+        encoding=encoding,
+        keep_all_events=target_event is not None,
+    )
+    from digirec.evaluation.provenance import provenance
+
+    if target_event is not None:
+        from digirec.evaluation.next_purchase import next_purchase_markdown, run_next_purchase
+
+        document = run_next_purchase(
+            dataset,
+            names,
+            target_event=target_event.strip().lower(),
+            duplicates=dataset.extras["load"]["duplicates"],
+            ks=ks,
+            tune=not no_tune,
+            params=fixed,
+            grids=grids,
+            progress=say,
+        )
+        document["provenance"] = provenance(dataset)
+        write_outputs(document, next_purchase_markdown(document), out, markdown)
+        return
     if protocol == "leave-one-out":
         from digirec.evaluation.benchmark import run_benchmark, to_markdown
 
@@ -125,6 +188,7 @@ def benchmark(
         else:
             document = run_cold_users(dataset, names, **common)
         table = cold_start_markdown(document)
+    document["provenance"] = provenance(dataset)
     write_outputs(document, table, out, markdown)
 
 

@@ -13,7 +13,13 @@ from digirec.cli.app import app
 from digirec.cli.common import (
     BadRowsOpt,
     DataOpt,
+    DuplicatesOpt,
+    EncodingOpt,
+    EventWeightsOpt,
     FormatOpt,
+    HalfLifeOpt,
+    SepOpt,
+    UnknownEventsOpt,
     load_dataset,
 )
 
@@ -24,6 +30,12 @@ def info(
     fmt: FormatOpt = "auto",
     on_bad_rows: BadRowsOpt = "error",
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    event_weights: EventWeightsOpt = None,
+    half_life_days: HalfLifeOpt = None,
+    duplicates: DuplicatesOpt = None,
+    unknown_events: UnknownEventsOpt = "error",
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Print data-set statistics.
 
@@ -32,7 +44,20 @@ def info(
     (``peak_rss_mb``: the operating system's high-water mark of resident memory).
     """
     started = time.perf_counter()
-    dataset = load_dataset(data, fmt, on_bad_rows)
+    # The training view of the data (--duplicates max by default): `events` counts each
+    # pair's strongest event, `raw_events` every row of the log.
+    dataset = load_dataset(
+        data,
+        fmt,
+        on_bad_rows,
+        event_weights=event_weights,
+        half_life_days=half_life_days,
+        duplicates=duplicates,
+        unknown_events=unknown_events,
+        sep=sep,
+        encoding=encoding,
+        require_interactions=False,
+    )
     loaded = time.perf_counter()
     stats = dataset.describe()
     stats["seconds"] = {

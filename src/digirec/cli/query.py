@@ -37,7 +37,11 @@ def recommend(
     """
     from digirec.artifacts import ItemFilter, load_bundle
 
+    user_ids = _id_option(users, "--users", "user")
+    _check_price_range(min_price, max_price)
     loaded = load_bundle(bundle)
+    _check_known_values(loaded.items, "category", category, "--category")
+    _check_known_values(loaded.items, "brand", brand, "--brand")
     item_filter = ItemFilter(
         categories=category or None,
         brands=brand or None,
@@ -45,7 +49,6 @@ def recommend(
         max_price=max_price,
         in_stock=True if in_stock else None,
     )
-    user_ids = [u.strip() for u in users.split(",") if u.strip()]
     frame = loaded.recommend(user_ids, k, filter_seen=not include_seen, item_filter=item_filter)
     _print_frame(frame, as_json)
 
@@ -62,9 +65,53 @@ def similar(
     """Print the items most similar to the given items."""
     from digirec.artifacts import load_bundle
 
+    item_ids = _id_option(items, "--items", "item")
     loaded = load_bundle(bundle)
-    frame = loaded.model.similar_items([i.strip() for i in items.split(",") if i.strip()], k)
+    frame = loaded.model.similar_items(item_ids, k)
     _print_frame(frame, as_json)
+
+
+def _id_option(text: str, option: str, kind: str) -> list[str]:
+    """Comma-separated ids; an empty list is a usage error, not an empty answer."""
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    if not ids:
+        raise typer.BadParameter(f"names no {kind} id (got {text!r})", param_hint=option)
+    return ids
+
+
+def _check_price_range(min_price: float | None, max_price: float | None) -> None:
+    for value, option in ((min_price, "--min-price"), (max_price, "--max-price")):
+        if value is not None and value < 0:
+            raise typer.BadParameter(f"must be >= 0, got {value:g}", param_hint=option)
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise typer.BadParameter(
+            f"--min-price {min_price:g} is above --max-price {max_price:g}: no item can qualify",
+            param_hint="--min-price",
+        )
+
+
+def _check_known_values(items: Any, column: str, wanted: list[str] | None, option: str) -> None:
+    """A filter value the catalogue never holds is a typo, not a filter that nothing passes."""
+    if not wanted:
+        return
+    if items is None or column not in items.columns:
+        raise typer.BadParameter(
+            f"this bundle's catalogue has no {column!r} column to filter on", param_hint=option
+        )
+    known = set(items[column].dropna().astype(str))
+    unknown = [value for value in wanted if value not in known]
+    if unknown:
+        import difflib
+
+        hints = []
+        for value in unknown:
+            close = difflib.get_close_matches(value, sorted(known), n=1)
+            hints.append(f"{value!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        listed = ", ".join(sorted(known)[:10]) + (" ..." if len(known) > 10 else "")
+        raise typer.BadParameter(
+            f"unknown {column}: {', '.join(hints)}; the catalogue has: {listed}",
+            param_hint=option,
+        )
 
 
 def _print_frame(frame: Any, as_json: bool) -> None:

@@ -11,7 +11,13 @@ from digirec.cli.app import app
 from digirec.cli.common import (
     BadRowsOpt,
     DataOpt,
+    DuplicatesOpt,
+    EncodingOpt,
+    EventWeightsOpt,
     FormatOpt,
+    HalfLifeOpt,
+    SepOpt,
+    UnknownEventsOpt,
     load_dataset,
     parse_json,
     say,
@@ -54,12 +60,12 @@ def train(
     include_catalog_items: Annotated[
         bool, typer.Option(help="Index catalogue items without interactions.")
     ] = True,
-    event_weights: Annotated[
-        str | None, typer.Option("--event-weights", help='e.g. \'{"view": 1, "purchase": 8}\'')
-    ] = None,
-    half_life_days: Annotated[
-        float | None, typer.Option("--half-life-days", help="Time decay of event weights.")
-    ] = None,
+    event_weights: EventWeightsOpt = None,
+    half_life_days: HalfLifeOpt = None,
+    duplicates: DuplicatesOpt = None,
+    unknown_events: UnknownEventsOpt = "error",
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
     tune: Annotated[
         bool,
         typer.Option(
@@ -85,6 +91,10 @@ def train(
         include_catalog_items=include_catalog_items,
         event_weights=event_weights,
         half_life_days=half_life_days,
+        duplicates=duplicates,
+        unknown_events=unknown_events,
+        sep=sep,
+        encoding=encoding,
     )
     settings = parse_json(params, "--params") if params else {}
     if model in settings and isinstance(settings[model], dict):
@@ -95,7 +105,21 @@ def train(
     else:
         recommender = create_model(model, settings).fit(dataset)
     seconds = time.perf_counter() - start
-    save_bundle(recommender, dataset, out, extra={"fit_seconds": seconds, "data": str(data)})
+    load = dataset.extras["load"]
+    # The training spec a retrain reuses: same event weights, pair rule and decay.
+    training = {
+        "source": str(data),
+        "format": load["format"],
+        "event_weights": load["event_weights"],
+        "duplicates": load["duplicates"],
+        "include_catalog_items": include_catalog_items,
+    }
+    save_bundle(
+        recommender,
+        dataset,
+        out,
+        extra={"fit_seconds": seconds, "data": str(data), "training": training},
+    )
     from digirec.evaluation.served import evaluate_for_bundle
 
     # The held-out score of this recipe on this data, shown on the dashboard.

@@ -508,8 +508,11 @@ def _align(table: pd.DataFrame | None, id_col: str, id_map: IdMap) -> pd.DataFra
     frame = table.copy()
     frame[id_col] = frame[id_col].astype(str)
     frame = frame.drop_duplicates(subset=id_col, keep="first").set_index(id_col)
-    aligned = frame.reindex(pd.Index(id_map.external_ids, name=id_col))
-    return aligned.reset_index()
+    aligned = frame.reindex(pd.Index(id_map.external_ids, name=id_col)).reset_index()
+    if id_map.id_type == "int":
+        # The same type as the ids models return, so results merge with the catalogue.
+        aligned[id_col] = id_map.to_external(np.arange(len(id_map)))
+    return aligned
 
 
 def _distribution(counts: NDArray[np.int64]) -> dict[str, float]:

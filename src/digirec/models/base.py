@@ -15,6 +15,7 @@ internal indices:
 from __future__ import annotations
 
 import json
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from digirec import columns as C
 from digirec.data.dataset import Dataset
 from digirec.data.idmap import IdMap
-from digirec.exceptions import ConfigError, NotFittedError, UnknownIdError
+from digirec.exceptions import ColdItemError, ConfigError, NotFittedError, UnknownIdError
 from digirec.retrieval.topk import tie_break_ranks, topk
 
 FloatMatrix = NDArray[np.float32]
@@ -215,8 +216,15 @@ class Recommender(ABC):
         if item_ids is None:
             return None
         mask = np.zeros(self.n_items, dtype=bool)
-        mask[self.item_map_.to_internal(list(item_ids))] = True
+        mask[self.item_map_.to_internal(id_list(item_ids, "item_ids"))] = True
         return mask
+
+    def items_without_interactions(self, item_idx: IdxArray) -> IdxArray:
+        """Those of ``item_idx`` that had no training interaction (nothing was learnt about
+        them unless the model reads item features: ``supports_cold_items``)."""
+        counts = np.diff(self.seen_.tocsc().indptr)
+        item_idx = np.asarray(item_idx, dtype=np.int64)
+        return np.asarray(item_idx[counts[item_idx] == 0], dtype=np.int64)
 
     # ------------------------------------------------------------------ recommend (internal ids)
     def recommend_idx(
@@ -291,8 +299,9 @@ class Recommender(ABC):
         """
         self._check_fitted()
         _check_k(k)
-        user_keys = [str(u) for u in user_ids]
-        user_idx = self.user_map_.to_internal(user_keys)
+        user_idx = self.user_map_.to_internal(id_list(user_ids, "user_ids"))
+        # Keys in the map's own type: int ids in, int ids out.
+        user_keys = self.user_map_.to_external(user_idx)
         items, scores = self.recommend_idx(
             user_idx,
             k,
@@ -324,11 +333,33 @@ class Recommender(ABC):
             raise ConfigError(f"model {self.name!r} cannot recommend from a raw history")
         if isinstance(histories, Mapping):
             keys = [str(key) for key in histories]
-            lists = [list(v) for v in histories.values()]
+            lists = [id_list(v, "a history") for v in histories.values()]
+        elif isinstance(histories, str | bytes):
+            raise TypeError(
+                "histories must be a mapping or a list of item-id lists, got one string; "
+                "pass [[item_id, ...]]"
+            )
         else:
             keys = [str(i) for i in range(len(histories))]
-            lists = [list(v) for v in histories]
+            lists = [id_list(v, "a history") for v in histories]
         hist = self._history_matrix(lists, on_unknown)
+        if not self.supports_cold_items and getattr(self, "personalised", True) and hist.nnz:
+            cold = self.items_without_interactions(np.unique(hist.indices))
+            if len(cold):
+                # Nothing was learnt about these items: say so instead of silently scoring the
+                # history without them.
+                names = self.item_map_.to_list()
+                shown = ", ".join(repr(names[i]) for i in cold[:10])
+                if on_unknown == "raise":
+                    raise ConfigError(
+                        f"item(s) without training interactions in a history: {shown} "
+                        f"(model {self.name!r} cannot use them)"
+                    )
+                warnings.warn(
+                    f"ignored item(s) without training interactions: {shown}",
+                    UserWarning,
+                    stacklevel=2,
+                )
         scores = self._score_histories(hist)
         items, vals = self._select(
             scores,
@@ -375,18 +406,34 @@ class Recommender(ABC):
         """
         self._check_fitted()
         _check_k(k)
-        item_keys = [str(i) for i in item_ids]
-        item_idx = self.item_map_.to_internal(item_keys)
+        item_idx = self.item_map_.to_internal(id_list(item_ids, "item_ids"))
+        item_keys = self.item_map_.to_external(item_idx)
+        # Popularity baselines answer every item with the same popular list, by design.
+        if not self.supports_cold_items and getattr(self, "personalised", True):
+            cold = self.items_without_interactions(item_idx)
+            if len(cold):
+                names = self.item_map_.to_list()
+                shown = ", ".join(repr(names[i]) for i in cold[:10])
+                # Their scores would be a constant (often -0.0): an arbitrary list, not an answer.
+                raise ColdItemError(
+                    f"item(s) without training interactions: {shown}; model {self.name!r} "
+                    "learns similarities from interactions only (use a content model)"
+                )
         scores = np.array(self._similar_scores(item_idx), dtype=np.float32, copy=True)
         scores[np.arange(len(item_idx)), item_idx] = -np.inf
         items, vals = topk(scores, k, self.tie_ranks_)
         frame = self._frame(item_keys, items, vals)
         return frame.rename(columns={C.ITEM_ID: "similar_item_id", C.USER_ID: C.ITEM_ID})
 
-    def _frame(self, keys: Sequence[str], items: IdxArray, scores: FloatMatrix) -> pd.DataFrame:
+    def _frame(
+        self, keys: Sequence[object] | NDArray[Any], items: IdxArray, scores: FloatMatrix
+    ) -> pd.DataFrame:
         valid = items >= 0
         n_per_row = valid.sum(axis=1)
-        key_col = np.repeat(np.asarray(keys, dtype=object), n_per_row)
+        keys_arr = np.asarray(keys)
+        key_col = np.repeat(
+            keys_arr if keys_arr.dtype.kind in "iu" else keys_arr.astype(object), n_per_row
+        )
         flat_items = items[valid]
         ranks = (np.cumsum(valid, axis=1))[valid]
         return pd.DataFrame(
@@ -413,6 +460,8 @@ class Recommender(ABC):
             {
                 "__user_ids": np.asarray(self.user_map_.to_list(), dtype=str),
                 "__item_ids": np.asarray(self.item_map_.to_list(), dtype=str),
+                # int ids come back as ints after a load too.
+                "__id_types": np.asarray([self.user_map_.id_type, self.item_map_.id_type]),
                 "__seen_indptr": seen.indptr,
                 "__seen_indices": seen.indices,
             }
@@ -435,8 +484,23 @@ class Recommender(ABC):
         model = model_cls(meta["config"])
         with np.load(src / STATE_FILE, allow_pickle=False) as archive:
             state = {key: archive[key] for key in archive.files}
-        model.user_map_ = IdMap(state.pop("__user_ids").tolist(), kind="user")
-        model.item_map_ = IdMap(state.pop("__item_ids").tolist(), kind="item")
+        user_type, item_type = (
+            [str(t) for t in state.pop("__id_types").tolist()]
+            if "__id_types" in state
+            else ("str", "str")
+        )
+        if user_type not in ("str", "int") or item_type not in ("str", "int"):
+            raise ConfigError(f"{src} has unknown id types {user_type!r}, {item_type!r}")
+        model.user_map_ = IdMap(
+            state.pop("__user_ids").tolist(),
+            kind="user",
+            id_type="int" if user_type == "int" else "str",
+        )
+        model.item_map_ = IdMap(
+            state.pop("__item_ids").tolist(),
+            kind="item",
+            id_type="int" if item_type == "int" else "str",
+        )
         indptr = state.pop("__seen_indptr")
         indices = state.pop("__seen_indices")
         model.seen_ = sp.csr_matrix(
@@ -447,6 +511,19 @@ class Recommender(ABC):
         model._set_state(state)
         model.is_fitted = True
         return model
+
+
+def id_list(values: object, what: str) -> list[object]:
+    """A list of ids from what a caller passed where ids are expected.
+
+    A bare ``str`` (or an int) is one id, never a list of characters; ``None`` and other
+    non-iterables raise TypeError.
+    """
+    if isinstance(values, str | bytes | int | np.integer):
+        return [values.decode() if isinstance(values, bytes) else values]
+    if values is None or not hasattr(values, "__iter__"):
+        raise TypeError(f"{what} must be a list of ids, got {type(values).__name__}")
+    return list(values)
 
 
 def _check_k(k: int) -> None:
