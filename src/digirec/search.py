@@ -34,7 +34,7 @@ import importlib.util
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,16 @@ W_NO_FREE_TEXT = 0.25
 
 #: "around 300" / "300左右" means 300 ± this share.
 AROUND_TOLERANCE = 0.2
+#: Cosine a neural encoder must reach for a product to count as relevant to a query that has
+#: no recognised constraint and no word in common with the product (below it, "nothing found").
+SEMANTIC_FLOOR = 0.45
+#: Currency words and signs -> ISO code (what an amount in a query is in).
+CURRENCY_WORDS: dict[str, str] = {
+    "$": "USD", "us$": "USD", "dollar": "USD", "dollars": "USD", "bucks": "USD", "usd": "USD",
+    "美元": "USD", "美金": "USD",
+    "¥": "CNY", "￥": "CNY", "rmb": "CNY", "yuan": "CNY", "元": "CNY", "块": "CNY",
+    "块钱": "CNY", "人民币": "CNY",
+}  # fmt: skip
 
 # Characters of a description that enter the item text (the rest adds little but time).
 _DESCRIPTION_CHARS = 300
@@ -129,6 +139,9 @@ class ParsedQuery:
     #: Whether any word beyond the constraints' own words is left ("iphone" in "iphone case",
     #: nothing in "cheap phone").
     has_free_text: bool = True
+    #: ISO code of the currency the query's amounts are written in ("3000元" -> CNY), or
+    #: ``None`` when the amounts carry no currency (then they are in the catalogue's).
+    currency: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +154,7 @@ class ParsedQuery:
             "attributes": list(self.attributes),
             "prefer_cheap": self.prefer_cheap,
             "compatible_with": list(self.compatible_with),
+            "currency": self.currency,
         }
 
 
@@ -298,6 +312,21 @@ def _number(text: str) -> float | None:
 
 
 def parse_price(query: str) -> tuple[float | None, float | None, str]:
+    """Price bounds in a query and the query without them (see :func:`parse_price_currency`,
+    which also says which currency the amounts are in)."""
+    price_min, price_max, rest, _ = parse_price_currency(query)
+    return price_min, price_max, rest
+
+
+def _currency_of(groups: Mapping[str, Any]) -> str | None:
+    for key in ("a_pre", "a_suf", "b_pre", "b_suf"):
+        word = groups.get(key)
+        if word:
+            return CURRENCY_WORDS.get(re.sub(r"\s+", "", str(word)).lower())
+    return None
+
+
+def parse_price_currency(query: str) -> tuple[float | None, float | None, str, str | None]:
     """Price bounds in a query and the query with the price phrases removed.
 
     Parameters
@@ -307,14 +336,16 @@ def parse_price(query: str) -> tuple[float | None, float | None, str]:
 
     Returns
     -------
-    price_min, price_max, rest:
-        Inclusive bounds (``None`` when absent) in the catalogue's currency, and the remaining
-        text. Several phrases combine (the tightest bounds win); a bare amount counts only with
+    price_min, price_max, rest, currency:
+        Inclusive bounds (``None`` when absent) as written in the query, the remaining text,
+        and the ISO code of the currency the amounts name (``None``: no currency given).
+        Several phrases combine (the tightest bounds win); a bare amount counts only with
         a currency sign or word ("$300 headphones" = around 300).
     """
     text = _Blanker(normalise(query))
     lows: list[float] = []
     highs: list[float] = []
+    currency: str | None = None
     for kind, pattern in _price_patterns():
         for match in list(pattern.finditer(text.text)):
             groups = match.groupdict()
@@ -327,6 +358,7 @@ def parse_price(query: str) -> tuple[float | None, float | None, str]:
             if a is None:
                 continue
             has_currency = bool(groups.get("a_pre") or groups.get("a_suf"))
+            currency = currency or _currency_of(groups)
             if kind == "range":
                 b = _number(groups["b"]) if groups.get("b") else None
                 has_currency |= bool(groups.get("b_pre") or groups.get("b_suf"))
@@ -350,7 +382,9 @@ def parse_price(query: str) -> tuple[float | None, float | None, str]:
             text.blank(*match.span())
     price_min = max(lows) if lows else None
     price_max = min(highs) if highs else None
-    return price_min, price_max, text.text
+    if price_min is None and price_max is None:
+        currency = None
+    return price_min, price_max, text.text, currency
 
 
 # ============================================================================ lexical index
@@ -429,6 +463,10 @@ class ProductSearch:
         ``price``, ``description``, ``subcategory``, ``features``, ``title_zh``,
         ``description_zh``, ``brand_zh``, ``category_zh``. Its row order defines
         ``user_scores`` alignment and :attr:`SearchResult.row_idx`.
+    currency, exchange_rates:
+        The catalogue's currency (ISO code) and the rates of other currencies (catalogue
+        units per unit): "3000元以下" on a USD catalogue is converted with ``CNY``'s rate, or,
+        without one, matches nothing and says why (a yuan amount is never read as dollars).
     encoder:
         A :class:`~digirec.features.text.TextEncoder`. ``None``: the multilingual USE when the
         ``text`` extra is installed, else a :class:`~digirec.features.text.TfidfEncoder`. An
@@ -450,7 +488,16 @@ class ProductSearch:
         encoder: Any | None = None,
         *,
         item_vectors: NDArray[np.float32] | None = None,
+        currency: str = "USD",
+        exchange_rates: Mapping[str, float] | None = None,
     ) -> None:
+        #: ISO code of the catalogue's prices, and catalogue units per unit of another
+        #: currency ({"CNY": 0.138} with USD prices): amounts in another currency are
+        #: converted with it, or refused with an explanation when it has no rate.
+        self.currency = currency.upper()
+        self.exchange_rates = {k.upper(): float(v) for k, v in (exchange_rates or {}).items()}
+        if any(not (math.isfinite(v) and v > 0) for v in self.exchange_rates.values()):
+            raise ConfigError("exchange rates must be positive numbers")
         if C.ITEM_ID not in items.columns:
             raise ConfigError("the catalogue needs an item_id column to be searched")
         self.items = items.reset_index(drop=True)
@@ -569,9 +616,11 @@ class ProductSearch:
     # ------------------------------------------------------------------ parsing
     def parse(self, query: str) -> ParsedQuery:
         """Split a query into constraints, attributes and the free text to match."""
-        price_min, price_max, rest = parse_price(query)
+        price_min, price_max, rest, currency = parse_price_currency(query)
         text = _Blanker(rest)
-        parsed = ParsedQuery(query=query, text="", price_min=price_min, price_max=price_max)
+        parsed = ParsedQuery(
+            query=query, text="", price_min=price_min, price_max=price_max, currency=currency
+        )
 
         brands: set[str] = set()
         for term in self._brand_terms:
@@ -691,20 +740,49 @@ class ProductSearch:
         if not 0.0 <= personalisation_weight <= 1.0:
             raise ConfigError("personalisation_weight must be in [0, 1]")
         parsed = self.parse(query)
-        mask, message, message_zh = self._filter(parsed)
+        refusal = self._convert_currency(parsed)
         constraints = parsed.as_dict()
+        if refusal is not None:
+            constraints.update(
+                n_matching=0,
+                encoder=self.encoder_name,
+                message=refusal[0],
+                message_zh=refusal[1],
+                currency_refused=True,
+                catalogue_currency=self.currency,
+                suggestions=self._suggestions(parsed, drop_price=True),
+            )
+            return SearchResult(_empty_frame(), constraints, self.encoder_name)
+        mask, message, message_zh = self._filter(parsed)
+        if parsed.currency is not None and parsed.currency != self.currency:
+            rate = self.exchange_rates[parsed.currency]
+            message += f" (amounts in {parsed.currency} converted at {rate:g} {self.currency})"
+            message_zh += f"（{parsed.currency} 金额按 {rate:g} {self.currency} 换算）"
         rows = np.flatnonzero(mask)
+        # Only constraints (e.g. "华为 平板"): match on the query minus its price phrases.
+        semantic_text = parsed.text or normalise(parse_price(query)[2])
+        if (
+            rows.size
+            and not (parsed.categories or parsed.brands or parsed.attributes)
+            and (parsed.price_min is None and parsed.price_max is None)
+        ):
+            # Nothing recognised: only products the words are relevant to count ("xqzzv
+            # flibbertigibbet" finds nothing instead of twelve confident guesses).
+            rows = rows[self._relevant(semantic_text, rows)]
+            if rows.size == 0:
+                message = f"Nothing in the catalogue matches “{query.strip()}”."
+                message_zh = f"商品目录中没有与“{query.strip()}”相符的商品。"
         constraints.update(
             n_matching=int(rows.size),
             encoder=self.encoder_name,
             message=message,
             message_zh=message_zh,
+            catalogue_currency=self.currency,
         )
         if rows.size == 0:
+            constraints["suggestions"] = self._suggestions(parsed)
             return SearchResult(_empty_frame(), constraints, self.encoder_name)
 
-        # Only constraints (e.g. "华为 平板"): match on the query minus its price phrases.
-        semantic_text = parsed.text or normalise(parse_price(query)[2])
         score = self._query_scores(semantic_text, parsed, rows)
         if user_scores is not None:
             personal = np.asarray(user_scores, dtype=np.float64).ravel()
@@ -730,6 +808,88 @@ class ProductSearch:
             }
         )
         return SearchResult(frame, constraints, self.encoder_name, chosen.astype(np.int64))
+
+    def _convert_currency(self, parsed: ParsedQuery) -> tuple[str, str] | None:
+        """Bring the query's price bounds into the catalogue's currency (in place), or return
+        the English and Chinese reason why that cannot be done honestly."""
+        if parsed.currency is None or parsed.currency == self.currency:
+            return None
+        rate = self.exchange_rates.get(parsed.currency)
+        if rate is None:
+            return (
+                f"Prices in this catalogue are in {self.currency}; the query gives an amount in "
+                f"{parsed.currency} and no exchange rate is configured, so it is not read as "
+                f"{self.currency}. Search without the currency or in {self.currency}.",
+                f"本商品目录的价格单位是 {self.currency}；查询中的金额单位是 {parsed.currency}，"
+                f"且未配置汇率，因此不会把它当作 {self.currency}。请去掉货币单位或改用 "
+                f"{self.currency} 搜索。",
+            )
+        if parsed.price_min is not None:
+            parsed.price_min *= rate
+        if parsed.price_max is not None:
+            parsed.price_max *= rate
+        return None
+
+    def _relevant(self, text: str, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Products with a word of ``text`` in common, or (neural encoders) a cosine of at least
+        :data:`SEMANTIC_FLOOR`; TF-IDF similarities count only through shared words."""
+        lexical = self.lexical.score(text)[rows] > 0
+        from digirec.features.text import TfidfEncoder
+
+        if isinstance(self.encoder, TfidfEncoder):
+            return np.asarray(lexical, dtype=bool)
+        with single_thread_blas():
+            query_vector = self.encoder.encode([text])[0].astype(np.float32)
+            semantic = np.max(self.item_vectors[:, rows] @ query_vector, axis=0)
+        return np.asarray(lexical | (semantic >= SEMANTIC_FLOOR), dtype=bool)
+
+    def _suggestions(
+        self, parsed: ParsedQuery, *, drop_price: bool = False
+    ) -> list[dict[str, Any]]:
+        """Relaxed queries that do find products: the recognised constraints with one of them
+        dropped (price, then brand, then category), else the largest categories."""
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+
+        def add(
+            categories: list[str], brands: list[str], lo: float | None, hi: float | None
+        ) -> None:
+            mask = np.ones(len(self.items), dtype=bool)
+            if categories:
+                mask &= np.isin(self.category, categories)
+            if brands:
+                mask &= np.isin(self.brand, brands)
+            if lo is not None or hi is not None:
+                low = -np.inf if lo is None else lo
+                high = np.inf if hi is None else hi
+                with np.errstate(invalid="ignore"):
+                    mask &= np.isfinite(self.price) & (self.price >= low) & (self.price <= high)
+            n = int(mask.sum())
+            words = [*brands, *categories]
+            if hi is not None and lo is None:
+                words.append(f"under {_fmt(hi)}")
+            elif lo is not None and hi is None:
+                words.append(f"over {_fmt(lo)}")
+            elif lo is not None and hi is not None:
+                words.append(f"{_fmt(lo)}-{_fmt(hi)}")
+            text = " ".join(words)
+            if n and text and text not in seen:
+                seen.add(text)
+                out.append({"query": text, "n_matching": n})
+
+        lo = None if drop_price else parsed.price_min
+        hi = None if drop_price else parsed.price_max
+        cats, brands = parsed.categories, parsed.brands
+        if cats or brands or lo is not None or hi is not None:
+            add(cats, brands, None, None)  # without the price
+            add(cats, [], lo, hi)  # without the brand
+            add([], brands, lo, hi)  # without the category
+            add(cats, [], None, None)
+        if not out:
+            counts = pd.Series(self.category).dropna().value_counts()
+            for category in counts.index[:3]:
+                add([str(category)], [], None, None)
+        return out[:4]
 
     def _filter(self, parsed: ParsedQuery) -> tuple[NDArray[np.bool_], str, str]:
         """Mask of products passing every hard constraint and a sentence explaining it."""

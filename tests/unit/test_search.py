@@ -136,8 +136,9 @@ def _has(items: pd.DataFrame, frame: pd.DataFrame, words: tuple[str, ...]) -> np
     return joined.str.contains("|".join(words)).to_numpy()
 
 
-def test_camera_phones_under_3000_yuan(shop: ProductSearch, shop_items: pd.DataFrame) -> None:
-    result = shop.search("3000元以下的拍照手机", k=10)
+def test_camera_phones_under_3000(shop: ProductSearch, shop_items: pd.DataFrame) -> None:
+    # No currency in the query: the amount is in the catalogue's currency.
+    result = shop.search("3000以下的拍照手机", k=10)
     frame = result.items
     assert len(frame) == 10 and list(frame.columns) == [
         C.ITEM_ID, C.SCORE, C.RANK, C.TITLE, C.BRAND, C.CATEGORY, C.PRICE
@@ -151,7 +152,7 @@ def test_camera_phones_under_3000_yuan(shop: ProductSearch, shop_items: pd.DataF
 
 
 def test_tighter_price_is_never_violated(shop: ProductSearch) -> None:
-    frame = shop.search("1000元以下的拍照手机", k=50).items
+    frame = shop.search("1000以下的拍照手机", k=50).items
     assert len(frame) > 0 and (frame[C.PRICE] <= 1000).all()
     assert (frame[C.CATEGORY] == "Phones").all()
 
@@ -177,7 +178,7 @@ def test_huawei_tablets(shop: ProductSearch, shop_items: pd.DataFrame) -> None:
 
 
 def test_nothing_qualifies_is_explained(shop: ProductSearch) -> None:
-    result = shop.search("华为 平板 100元以下")
+    result = shop.search("华为 平板 100以下")
     assert result.items.empty and list(result.items.columns)[:3] == [C.ITEM_ID, C.SCORE, C.RANK]
     message = result.constraints["message"]
     assert "No product" in message and "Huawei" in message and "100" in message
@@ -292,3 +293,40 @@ def test_multilingual_use_crosses_languages_on_office() -> None:
     assert titles.str.contains("ink|cartridge").sum() >= 4, titles.tolist()
     titles = search.search("paper shredder", k=5).items[C.TITLE].str.lower()
     assert titles.str.contains("shredder").all(), titles.tolist()
+
+
+def test_yuan_on_a_dollar_catalogue_is_refused_without_a_rate(shop: ProductSearch) -> None:
+    # The synthetic catalogue is priced in USD: "3000元" is not 3000 dollars.
+    assert shop.parse("3000元以下的拍照手机").currency == "CNY"
+    assert shop.parse("under $200").currency == "USD"
+    assert shop.parse("3000以下").currency is None
+    result = shop.search("3000元以下的拍照手机", k=10)
+    assert result.items.empty and result.constraints["currency_refused"] is True
+    assert "USD" in result.constraints["message"] and "CNY" in result.constraints["message"]
+    assert "汇率" in result.constraints["message_zh"]
+    # The suggestions drop the price the query could not state in the catalogue's currency.
+    assert result.constraints["suggestions"][0]["query"] == "Phones"
+
+
+def test_yuan_is_converted_with_a_configured_rate(shop_items: pd.DataFrame) -> None:
+    rate = 0.14  # USD per CNY
+    with threadpool_limits(1, "blas"):
+        converted = ProductSearch(shop_items, _fast_encoder(), exchange_rates={"CNY": rate})
+    frame = converted.search("3000元以下的手机", k=100).items
+    cap = 3000 * rate  # 420 USD, by hand
+    phones = shop_items[(shop_items[C.CATEGORY] == "Phones") & (shop_items[C.PRICE] <= cap)]
+    assert len(phones) > 0
+    assert set(frame[C.ITEM_ID]) == set(phones[C.ITEM_ID])
+    assert "converted" in converted.search("3000元以下的手机").constraints["message"]
+
+
+def test_gibberish_finds_nothing_and_suggests(shop: ProductSearch) -> None:
+    result = shop.search("xqzzv flibbertigibbet", k=12)
+    assert result.items.empty and result.constraints["n_matching"] == 0
+    assert "Nothing" in result.constraints["message"]
+    suggestions = result.constraints["suggestions"]
+    assert suggestions and all(s["n_matching"] > 0 for s in suggestions)
+    # Each suggestion really finds products.
+    assert not shop.search(suggestions[0]["query"]).items.empty
+    # A query with a real word still finds products.
+    assert not shop.search("xqzzv headphones").items.empty
