@@ -224,16 +224,23 @@ def grid_search(
             reused_seconds=float(getattr(model, "reused_search_seconds_", 0.0)),
         )
         trials.append(trial)
-        if keep_best_model and metrics[metric] > best_score:
-            best_model, best_score = model, metrics[metric]
+        # NaN (no scorable validation user) ranks last, never first.
+        score = _ranked(metrics[metric])
+        if keep_best_model and (best_model is None or score > best_score):
+            best_model, best_score = model, score
         if on_trial is not None:
             on_trial(trial)
-    order = sorted(range(len(trials)), key=lambda i: (-trials[i].valid[metric], i))
+    order = sorted(range(len(trials)), key=lambda i: (-_ranked(trials[i].valid[metric]), i))
     result = SearchResult(trials=[trials[i] for i in order], best_model=best_model)
     if cache is not None:
         # The data sets are stored with the result so their ids cannot be reused meanwhile.
         cache[key] = (result, train, valid)
     return result
+
+
+def _ranked(value: float) -> float:
+    """A metric value for ranking settings: NaN counts as the worst."""
+    return value if value == value else float("-inf")
 
 
 def _unseen_part(model: Recommender, valid: Dataset) -> Dataset:
