@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "create_model": "digirec.models.registry",
     "run_benchmark": "digirec.evaluation.benchmark",
     "evaluate_model": "digirec.evaluation.evaluate",
+    "calc_metrics": "digirec.evaluation.evaluate",
     "save_bundle": "digirec.artifacts",
     "load_bundle": "digirec.artifacts",
     "DigirecError": "digirec.exceptions",

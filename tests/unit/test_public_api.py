@@ -10,7 +10,7 @@ import digirec
 EXPECTED = {
     "__version__", "Dataset", "IdMap", "EventWeights", "load_data", "leave_one_out",
     "generate_shop", "Recommender", "available_models", "create_model", "run_benchmark",
-    "evaluate_model", "save_bundle", "load_bundle", "DigirecError", "SchemaError",
+    "evaluate_model", "calc_metrics", "save_bundle", "load_bundle", "DigirecError", "SchemaError",
     "UnknownIdError", "NotFittedError", "ConfigError", "MissingExtraError",
 }  # fmt: skip
 

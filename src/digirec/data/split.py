@@ -2,6 +2,11 @@
 
 Masks (not copies) keep one source of truth: ``dataset.subset(mask)`` gives a dataset with the
 same id maps, so every model ranks the same, full item catalogue.
+
+The masks index the Dataset's rows, which are grouped by user and sorted by time (and merged
+per pair), **not** the caller's frame: ``df[split.test]`` would pick unrelated rows. Use
+:meth:`SplitMasks.positions` for positions in the frame the Dataset was built from
+(``df.iloc[split.positions(dataset)["test"]]``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,21 @@ class SplitMasks:
         total = self.train.astype(int) + self.valid.astype(int) + self.test.astype(int)
         if not np.all(total == 1):
             raise ValueError("split masks must partition the interactions")
+
+    def positions(self, dataset: Dataset) -> dict[str, NDArray[np.int64]]:
+        """Row positions, in the caller's frame (or the files' read order), of each part.
+
+        ``{"train": ..., "valid": ..., "test": ...}``, each sorted. A row merged into another
+        of the same (user, item) pair is represented by the row kept (its first occurrence
+        for the ``first``, ``max`` and ``sum`` rules).
+        """
+        source = dataset.interactions[C.SOURCE_ROW].to_numpy(dtype=np.int64)
+        if len(source) != len(self.train):
+            raise ValueError("these masks belong to another dataset (row counts differ)")
+        return {
+            name: np.sort(source[mask])
+            for name, mask in (("train", self.train), ("valid", self.valid), ("test", self.test))
+        }
 
 
 def position_in_user(dataset: Dataset) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
