@@ -22,7 +22,7 @@ personalised  personalised without any of the above (a model score   ``[]``
 ============  =====================================================  ==========================
 
 The contribution of history item ``j`` to item ``i`` is ``sim(j, i)`` read from the model's own
-item-to-item scores (:meth:`Recommender._similar_scores`): rows of the EASE weights or ItemKNN
+item-to-item scores (:meth:`Recommender.score_similar`): rows of the EASE weights or ItemKNN
 similarities, the cosine of item factors for factor models, the one-item-session scores for
 sequence models. It is one ``(len(history), n_items)`` call for all explained items at once, so
 explaining a page of 10 items costs well under a millisecond for item-item models. Everything
@@ -231,7 +231,7 @@ def _best_history_item(
     """Per item, the position in ``history`` with the largest positive contribution, or -1."""
     try:
         with single_thread_blas():
-            sims = np.asarray(model._similar_scores(history), dtype=np.float64)
+            sims = np.asarray(model.score_similar(history), dtype=np.float64)
     except DigirecError:  # the model has no item-item scores
         return np.full(items.size, -1, dtype=np.int64)
     contrib = sims[:, items]  # (n_history, n_explained)

@@ -27,11 +27,11 @@ from digirec import columns as C
 from digirec.artifacts import ItemFilter, save_bundle
 from digirec.data.dataset import Dataset
 from digirec.data.tables import RawData
-from digirec.models.base import Recommender
+from digirec.models.base import Recommender, factor_model
 from digirec.models.registry import create_model
 from digirec.serving.app import create_app
 from digirec.serving.settings import ServeSettings
-from digirec.serving.state import AnnScorer, ServingState, build_training_dataset, factor_view
+from digirec.serving.state import AnnScorer, ServingState, build_training_dataset
 from digirec.store import Store, open_store
 
 N_ITEMS = 3000
@@ -412,25 +412,29 @@ def small_dataset() -> Dataset:
 
 
 @pytest.mark.parametrize("name", sorted(FAST))
-def test_factor_view_reproduces_the_model_scores(name: str, small_dataset: Dataset) -> None:
+def test_factor_protocol_reproduces_the_model_scores(name: str, small_dataset: Dataset) -> None:
     model = create_model(name, {**FAST[name], "random_state": 1}).fit(small_dataset)
-    view = factor_view(model)
-    assert view is not None
+    factors = factor_model(model)
+    assert factors is not None
+    items = factors.factor_item_vectors()
     rows = np.arange(0, 40, dtype=np.int64)
-    vectors, offsets = view.user_queries(rows)
-    scores = vectors @ view.item_vectors.T + offsets[:, None]
-    np.testing.assert_allclose(scores, model._score_users(rows), rtol=1e-4, atol=1e-4)
+    vectors, offsets = factors.factor_user_queries(rows)
+    scores = vectors @ items.T + offsets[:, None]
+    np.testing.assert_allclose(scores, model.score_users(rows), rtol=1e-4, atol=1e-4)
     history = [5, 17, 3, 42]
+    # The public history path from external ids (recommend_from_history's own matrix).
     ids = model.item_map_.to_external(np.asarray(history)).tolist()
-    matrix = model._history_matrix([ids], "ignore")
-    expected = model._score_histories(matrix)[0]
-    vector, offset = view.history_query(history)
-    np.testing.assert_allclose(view.item_vectors @ vector + offset, expected, rtol=1e-3, atol=1e-3)
+    top = model.recommend_from_history([ids], k=5, filter_seen=False)
+    expected = model.score_histories([history])[0]
+    vector, offset = factors.factor_history_query(history)
+    np.testing.assert_allclose(items @ vector + offset, expected, rtol=1e-3, atol=1e-3)
+    best = model.item_map_.to_external(np.argsort(-expected, kind="stable")[:1])[0]
+    assert top["item_id"].iloc[0] == best
 
 
 def test_models_without_item_vectors_stay_exact(small_dataset: Dataset) -> None:
     model = create_model("ease", {"lambda": 50.0}).fit(small_dataset)
-    assert factor_view(model) is None
+    assert factor_model(model) is None
     assert AnnScorer.build(model, threshold=10) is None
     als = create_model("als", FAST["als"]).fit(small_dataset)
     assert AnnScorer.build(als, threshold=small_dataset.n_items) is None  # not above it

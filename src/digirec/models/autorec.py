@@ -103,6 +103,7 @@ class AutoRecModel(Recommender):
     """
 
     name: ClassVar[str] = "autorec"
+    user_arrays: ClassVar[tuple[str, ...]] = ("user_weights_", "user_bias_")
     config_class: ClassVar[type[ModelConfig]] = AutoRecConfig
     config: AutoRecConfig
 

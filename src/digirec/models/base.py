@@ -10,6 +10,12 @@ internal indices:
   set ``supports_history = True``);
 - ``_similar_scores(item_idx)``: item-to-item scores (defaults to scoring one-item histories);
 - ``_get_state()`` / ``_set_state(state)``: learned arrays for save / load.
+
+Serving reads models through public methods only (never a hook, never a model class):
+``score_users`` / ``score_histories`` / ``score_similar`` (dense scores on internal indices),
+``forget_users`` (a privacy deletion before the retrain), the ``personalised`` flag and, for
+factor models (``score = query . item_vector + offset``), the :class:`FactorModel` protocol
+(:func:`factor_model` says whether a model speaks it).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -71,6 +77,37 @@ def ordered_history_rows(histories: sp.csr_matrix) -> list[IdxArray]:
     return [np.asarray(r, dtype=np.int64) for r in rows]
 
 
+#: A factor query: the vector and a constant added to every item's score.
+FactorQuery = tuple[NDArray[np.float32], float]
+
+
+@runtime_checkable
+class FactorModel(Protocol):
+    """A model whose scores are ``query . item_vector + offset`` (ALS, BPR, MF, SASRec).
+
+    Serving builds its ANN index and category blocks on :meth:`factor_item_vectors` and asks
+    the model for queries; the fold-in of a history (ALS, BPR, MF) or the sequence encoder
+    (SASRec) is the model's own, so the ANN path and ``score_histories`` agree.
+    """
+
+    def factor_item_vectors(self) -> FloatMatrix:
+        """``(n_items, dim)`` float32, row ``i`` = ``item_idx i``."""
+        ...
+
+    def factor_user_queries(self, user_idx: IdxArray) -> tuple[FloatMatrix, FloatMatrix]:
+        """Query vectors ``(n, dim)`` and score offsets ``(n,)`` of known users."""
+        ...
+
+    def factor_history_query(self, item_idx: Sequence[int]) -> FactorQuery:
+        """The query of a user given by model item indices, oldest first."""
+        ...
+
+
+def factor_model(model: object) -> FactorModel | None:
+    """``model`` as a :class:`FactorModel`, or ``None`` when it does not speak the protocol."""
+    return model if isinstance(model, FactorModel) else None
+
+
 class ModelConfig(BaseModel):
     """Base of every model configuration: strict (unknown keys rejected) and seeded."""
 
@@ -90,6 +127,13 @@ class Recommender(ABC):
         Items without interactions get meaningful scores (content features).
     requires_item_features:
         ``fit`` needs ``dataset.items``.
+    personalised:
+        Lists depend on the user (``False``: popularity baselines; the service labels their
+        lists with :attr:`non_personal_source`, never ``personalised``).
+    user_arrays:
+        Names of the learned per-user arrays (row ``u`` = ``user_idx u``), zeroed by
+        :meth:`forget_users` with ``seen_``; models with other per-user state override
+        ``_forget_users``.
     """
 
     name: ClassVar[str] = "base"
@@ -97,6 +141,9 @@ class Recommender(ABC):
     supports_history: ClassVar[bool] = False
     supports_cold_items: ClassVar[bool] = False
     requires_item_features: ClassVar[bool] = False
+    personalised: ClassVar[bool] = True
+    non_personal_source: ClassVar[str] = "popular"
+    user_arrays: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self, config: ModelConfig | Mapping[str, Any] | None = None, **params: Any
@@ -225,6 +272,76 @@ class Recommender(ABC):
         counts = np.diff(self.seen_.tocsc().indptr)
         item_idx = np.asarray(item_idx, dtype=np.int64)
         return np.asarray(item_idx[counts[item_idx] == 0], dtype=np.int64)
+
+    # ------------------------------------------------------------------ scoring (internal ids)
+    def score_users(self, user_idx: Sequence[int] | IdxArray) -> FloatMatrix:
+        """Dense scores ``(len(user_idx), n_items)`` of known users (float32, a fresh array).
+
+        Nothing is filtered: callers (evaluation, serving) apply their own seen / business
+        filters on the full vector.
+        """
+        self._check_fitted()
+        idx = np.asarray(user_idx, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_users):
+            raise UnknownIdError("user", [str(i) for i in idx if not 0 <= i < self.n_users])
+        return np.array(self._score_users(idx), dtype=np.float32, copy=True)
+
+    def score_histories(self, histories: Sequence[Sequence[int] | IdxArray]) -> FloatMatrix:
+        """Dense scores of users given as model item indices, oldest first (new users,
+        sessions, a known user's history plus real-time events)."""
+        self._check_fitted()
+        if not self.supports_history:
+            raise ConfigError(f"model {self.name!r} cannot score a raw history")
+        matrix = self._idx_history_matrix(histories)
+        return np.array(self._score_histories(matrix), dtype=np.float32, copy=True)
+
+    def score_similar(self, item_idx: Sequence[int] | IdxArray) -> FloatMatrix:
+        """Item-to-item scores ``(len(item_idx), n_items)`` (the item itself not removed)."""
+        self._check_fitted()
+        idx = np.asarray(item_idx, dtype=np.int64)
+        return np.array(self._similar_scores(idx), dtype=np.float32, copy=True)
+
+    def forget_users(self, user_idx: Sequence[int] | IdxArray) -> None:
+        """Erase what the model learned about these users until the retrain (privacy).
+
+        Their ``seen_`` rows and every array named in :attr:`user_arrays` are zeroed in new
+        copies (copy-on-write: a request holding the old arrays finishes consistently);
+        ``_forget_users`` handles any other per-user state. Ids stay in the frozen id map.
+        """
+        self._check_fitted()
+        rows = np.unique(np.asarray(user_idx, dtype=np.int64))
+        if not rows.size:
+            return
+        self.seen_ = zero_rows(self.seen_, rows)
+        for name in self.user_arrays:
+            value = getattr(self, name, None)
+            if value is not None:
+                setattr(self, name, zero_rows(value, rows))
+        self._forget_users(rows)
+
+    def _forget_users(self, user_idx: IdxArray) -> None:
+        """Hook: per-user state beyond :attr:`user_arrays` (composite models)."""
+        del user_idx
+
+    def _idx_history_matrix(self, histories: Sequence[Sequence[int] | IdxArray]) -> HistoryMatrix:
+        rows: list[int] = []
+        cols: list[int] = []
+        ordered: list[IdxArray] = []
+        for row, items in enumerate(histories):
+            idx = np.asarray(items, dtype=np.int64)
+            if idx.size and (idx.min() < 0 or idx.max() >= self.n_items):
+                raise UnknownIdError("item", [str(i) for i in idx if not 0 <= i < self.n_items])
+            ordered.append(idx)
+            rows.extend([row] * len(idx))
+            cols.extend(idx.tolist())
+        matrix = HistoryMatrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
+            shape=(len(histories), self.n_items),
+        )
+        matrix.sum_duplicates()
+        matrix.data[:] = 1.0
+        matrix.ordered = ordered
+        return matrix
 
     # ------------------------------------------------------------------ recommend (internal ids)
     def recommend_idx(
@@ -376,26 +493,14 @@ class Recommender(ABC):
         The order travels with the matrix (not on the model), so concurrent requests on one
         shared model cannot see each other's histories.
         """
-        rows: list[int] = []
-        cols: list[int] = []
-        ordered: list[IdxArray] = []
-        for row, items in enumerate(lists):
+        rows: list[IdxArray] = []
+        for items in lists:
             idx, known = self.item_map_.to_internal_masked(list(items))
             if not known.all() and on_unknown == "raise":
                 unknown = [str(x) for x, ok in zip(items, known, strict=True) if not ok]
                 raise UnknownIdError("item", unknown)
-            idx = idx[known]
-            ordered.append(idx)
-            rows.extend([row] * len(idx))
-            cols.extend(idx.tolist())
-        matrix = HistoryMatrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
-            shape=(len(lists), self.n_items),
-        )
-        matrix.sum_duplicates()
-        matrix.data[:] = 1.0
-        matrix.ordered = ordered
-        return matrix
+            rows.append(idx[known])
+        return self._idx_history_matrix(rows)
 
     def similar_items(self, item_ids: Sequence[object], k: int = 10) -> pd.DataFrame:
         """Items most similar to each given item (the item itself excluded).
@@ -511,6 +616,19 @@ class Recommender(ABC):
         model._set_state(state)
         model.is_fitted = True
         return model
+
+
+def zero_rows(value: Any, rows: IdxArray) -> Any:
+    """A copy of a per-user array or sparse matrix with ``rows`` zeroed."""
+    if sp.issparse(value):
+        matrix = sp.csr_matrix(value, copy=True)
+        for row in rows.tolist():
+            matrix.data[matrix.indptr[row] : matrix.indptr[row + 1]] = 0
+        matrix.eliminate_zeros()
+        return matrix
+    array = np.array(value, copy=True)
+    array[rows] = 0
+    return array
 
 
 def id_list(values: object, what: str) -> list[object]:

@@ -11,7 +11,7 @@ have ``factors + 1`` columns) so that scores are a plain ``U @ Vᵀ``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,7 +22,7 @@ from pydantic import Field
 
 from digirec.data.dataset import Dataset
 from digirec.models.als import cosine_rows
-from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
+from digirec.models.base import FactorQuery, FloatMatrix, IdxArray, ModelConfig, Recommender
 
 
 class BPRConfig(ModelConfig):
@@ -84,6 +84,7 @@ class BPRModel(Recommender):
     """
 
     name: ClassVar[str] = "bpr"
+    user_arrays: ClassVar[tuple[str, ...]] = ("user_factors_",)
     config_class: ClassVar[type[ModelConfig]] = BPRConfig
     supports_history: ClassVar[bool] = True
     config: BPRConfig
@@ -123,6 +124,18 @@ class BPRModel(Recommender):
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
         return cosine_rows(np.ascontiguousarray(self.item_factors_[:, :-1]), item_idx)
+
+    # ------------------------------------------------------------------ factor protocol
+    def factor_item_vectors(self) -> FloatMatrix:
+        """The item factors; the item bias is their last column (the users' is 1)."""
+        return np.ascontiguousarray(self.item_factors_, dtype=np.float32)
+
+    def factor_user_queries(self, user_idx: IdxArray) -> tuple[FloatMatrix, FloatMatrix]:
+        vectors = np.asarray(self.user_factors_[user_idx], dtype=np.float32)
+        return vectors, np.zeros(len(vectors), dtype=np.float32)
+
+    def factor_history_query(self, item_idx: Sequence[int]) -> FactorQuery:
+        return self.fold_in(self._idx_history_matrix([item_idx]))[0].astype(np.float32), 0.0
 
     def fold_in(self, histories: sp.csr_matrix) -> FloatMatrix:
         """User factors (with the constant bias column) for ``(n, n_items)`` history rows.

@@ -26,6 +26,8 @@ class RandomModel(Recommender):
     """Uniformly random scores, seeded per user (see the module doc)."""
 
     name: ClassVar[str] = "random"
+    #: Not personalised: the service labels its lists "popular" (a fallback-level list).
+    personalised: ClassVar[bool] = False
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
     # Chance ranks a new item like any other: it "supports" cold items by construction.
     supports_cold_items: ClassVar[bool] = True

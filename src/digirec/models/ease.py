@@ -70,6 +70,7 @@ class EASEModel(Recommender):
     """
 
     name: ClassVar[str] = "ease"
+    user_arrays: ClassVar[tuple[str, ...]] = ("user_items_",)
     config_class: ClassVar[type[ModelConfig]] = EASEConfig
     supports_history: ClassVar[bool] = True
     config: EASEConfig

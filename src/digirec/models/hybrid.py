@@ -222,6 +222,10 @@ class HybridModel(Recommender):
         )
 
     # ------------------------------------------------------------------ persistence
+    def _forget_users(self, user_idx: IdxArray) -> None:
+        for model in self.components_:
+            model.forget_users(user_idx)
+
     def _get_state(self) -> dict[str, NDArray[Any]]:
         state: dict[str, NDArray[Any]] = {"weights": self.weights_}
         for i, model in enumerate(self.components_):

@@ -59,6 +59,7 @@ class ItemKNNModel(Recommender):
     """
 
     name: ClassVar[str] = "itemknn"
+    user_arrays: ClassVar[tuple[str, ...]] = ("user_items_",)
     config_class: ClassVar[type[ModelConfig]] = ItemKNNConfig
     supports_history: ClassVar[bool] = True
     config: ItemKNNConfig

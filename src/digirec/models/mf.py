@@ -38,7 +38,7 @@ from digirec import columns as C
 from digirec.data.dataset import Dataset
 from digirec.exceptions import ConfigError
 from digirec.models.als import cosine_rows
-from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
+from digirec.models.base import FactorQuery, FloatMatrix, IdxArray, ModelConfig, Recommender
 from digirec.training.trainer import NeuralConfig, TrainHistory, with_best_epochs
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ class MFModel(Recommender):
     """
 
     name: ClassVar[str] = "mf"
+    user_arrays: ClassVar[tuple[str, ...]] = ("user_factors_", "user_bias_")
     config_class: ClassVar[type[ModelConfig]] = MFConfig
     supports_history: ClassVar[bool] = True
     config: MFConfig
@@ -259,6 +260,24 @@ class MFModel(Recommender):
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
         return cosine_rows(self.item_factors_, item_idx)
+
+    # ------------------------------------------------------------------ factor protocol
+    # score = u . v + b_i + (b + b_u): the item bias is one more item column (query value 1)
+    # and the global plus user bias, constant per user, the query's offset.
+    def factor_item_vectors(self) -> FloatMatrix:
+        items = np.hstack([self.item_factors_, self.item_bias_[:, None]])
+        return np.ascontiguousarray(items, dtype=np.float32)
+
+    def factor_user_queries(self, user_idx: IdxArray) -> tuple[FloatMatrix, FloatMatrix]:
+        vectors = np.ones((len(user_idx), self.item_factors_.shape[1] + 1), dtype=np.float32)
+        vectors[:, :-1] = self.user_factors_[user_idx]
+        offsets = (self.global_bias_ + self.user_bias_[user_idx]).astype(np.float32)
+        return vectors, offsets
+
+    def factor_history_query(self, item_idx: Sequence[int]) -> FactorQuery:
+        folded, biases = self.fold_in(self._idx_history_matrix([item_idx]))
+        vector = np.append(folded[0], np.float32(1.0)).astype(np.float32)
+        return vector, float(self.global_bias_ + biases[0])
 
     def _predict_idx(self, users: IdxArray, items: IdxArray, *, clip: bool) -> NDArray[np.float64]:
         dot = np.einsum("nf,nf->n", self.user_factors_[users], self.item_factors_[items])

@@ -63,6 +63,7 @@ class PopularModel(Recommender):
     """
 
     name: ClassVar[str] = "pop"
+    personalised: ClassVar[bool] = False
     config_class: ClassVar[type[ModelConfig]] = PopularConfig
     supports_history: ClassVar[bool] = True
     config: PopularConfig
@@ -144,6 +145,8 @@ class CategoryPopularModel(Recommender):
     """
 
     name: ClassVar[str] = "catpop"
+    personalised: ClassVar[bool] = False
+    non_personal_source: ClassVar[str] = "popular_in_category"
     config_class: ClassVar[type[ModelConfig]] = CategoryPopularConfig
     supports_history: ClassVar[bool] = True
     requires_item_features: ClassVar[bool] = True

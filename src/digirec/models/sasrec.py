@@ -37,6 +37,7 @@ from digirec.data.dataset import Dataset
 from digirec.data.sequences import user_sequences
 from digirec.models.als import cosine_rows
 from digirec.models.base import (
+    FactorQuery,
     FloatMatrix,
     IdxArray,
     ModelConfig,
@@ -115,6 +116,7 @@ class SASRecModel(Recommender):
     """
 
     name: ClassVar[str] = "sasrec"
+    user_arrays: ClassVar[tuple[str, ...]] = ("user_seqs_",)
     config_class: ClassVar[type[ModelConfig]] = SASRecConfig
     supports_history: ClassVar[bool] = True
     config: SASRecConfig
@@ -171,7 +173,7 @@ class SASRecModel(Recommender):
         trainer = Trainer(cfg.trainer_config(desc="sasrec"))
         self.history_ = trainer.fit(self.net_, batches, loss_fn, evaluate)
         # A refit (no validation) then trains the validated number of epochs.
-        self.fitted_config_ = with_best_epochs(self.config, self.history_)
+        self.config = with_best_epochs(self.config, self.history_)
 
     def refit(self, dataset: Dataset) -> Recommender:
         """The validated network reading its users' sequences from ``dataset``.
@@ -219,6 +221,40 @@ class SASRecModel(Recommender):
     def item_vectors(self) -> FloatMatrix:
         """The ``(n_items, hidden)`` item embeddings (input and output weights are tied)."""
         return np.asarray(self.net_.item_vectors.detach().float().cpu().numpy(), dtype=np.float32)
+
+    # ------------------------------------------------------------------ factor protocol
+    # A score is the last hidden state of the sequence times the tied item embeddings.
+    def factor_item_vectors(self) -> FloatMatrix:
+        return np.ascontiguousarray(self.item_vectors(), dtype=np.float32)
+
+    def factor_user_queries(self, user_idx: IdxArray) -> tuple[FloatMatrix, FloatMatrix]:
+        hidden = self.encode_sequences(self.user_seqs_[user_idx])
+        return hidden, np.zeros(len(hidden), dtype=np.float32)
+
+    def factor_history_query(self, item_idx: Sequence[int]) -> FactorQuery:
+        seqs = right_aligned([np.asarray(item_idx, dtype=np.int64)], self.config.max_len)
+        return self.encode_sequences(seqs)[0], 0.0
+
+    def encode_sequences(self, seqs: NDArray[np.int64]) -> FloatMatrix:
+        """The last hidden state ``(n, hidden)`` of right-aligned token sequences: the query
+        :meth:`score_sequences` multiplies with the item vectors."""
+        import torch
+
+        from digirec.training.trainer import module_device, torch_threads
+
+        net = self.net_
+        lengths = (seqs != 0).sum(axis=1)
+        # Leading all-padding columns change nothing (as in score_sequences); keep one at least.
+        width = max(1, int(lengths.max(initial=0)))
+        chunk = torch.from_numpy(np.ascontiguousarray(seqs[:, seqs.shape[1] - width :]))
+        was_training = net.training
+        net.eval()
+        try:
+            with torch_threads(self.config.n_threads), torch.inference_mode():
+                hidden = net.encode(chunk.to(module_device(net)))[:, -1]
+            return np.ascontiguousarray(hidden.float().cpu().numpy(), dtype=np.float32)
+        finally:
+            net.train(was_training)
 
     def score_sequences(self, seqs: NDArray[np.int64], batch_size: int = 1024) -> FloatMatrix:
         """Next-item scores ``(n, n_items)`` of right-aligned token sequences ``(n, max_len)``."""

@@ -85,6 +85,7 @@ from digirec.models.base import (
     ModelConfig,
     Recommender,
     ordered_history_rows,
+    zero_rows,
 )
 from digirec.training.trainer import NeuralConfig, TrainHistory, with_best_epochs
 
@@ -470,6 +471,20 @@ class TwoTowerModel(Recommender):
         return np.ascontiguousarray(self._item_outputs()[:, -1])
 
     # ------------------------------------------------------------------ persistence
+    def _forget_users(self, user_idx: IdxArray) -> None:
+        # The id embedding stays in the network but is never read again: a user without an
+        # id is scored from attributes and history only, and both are erased here.
+        history = self.user_history_.copy()
+        history[user_idx] = _PAD
+        self.user_history_ = history
+        has_id = self.user_has_id_.copy()
+        has_id[user_idx] = False
+        self.user_has_id_ = has_id
+        for name in ("user_attributes_", "user_profile_"):
+            value = getattr(self, name, None)
+            if value is not None:
+                setattr(self, name, zero_rows(value, user_idx))
+
     def _get_state(self) -> dict[str, NDArray[Any]]:
         state: dict[str, NDArray[Any]] = {
             STATE_PREFIX + key: value.detach().cpu().numpy()

@@ -51,16 +51,15 @@ import shutil
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from digirec import columns as C
@@ -69,7 +68,7 @@ from digirec.data.dataset import Dataset
 from digirec.data.events import EventWeights
 from digirec.evaluation.served import evaluate_for_bundle
 from digirec.exceptions import ConfigError, DigirecError, MissingExtraError
-from digirec.models.base import Recommender
+from digirec.models.base import FactorModel, FactorQuery, Recommender, factor_model
 from digirec.retrieval.filtered import ExactIndex, ItemIndex, make_index
 from digirec.retrieval.topk import topk
 from digirec.serving.errors import ServingError as ServingError  # re-exported (old import path)
@@ -474,186 +473,43 @@ def _attribute_neighbour(
 
 # ---------------------------------------------------------------------- ANN scoring
 #: A query of the ANN path: the vector and a constant added to every score of that query.
-Query = tuple[NDArray[np.float32], float]
-
-
-@dataclass(frozen=True)
-class FactorView:
-    """A factor model read as ``score(item) = query . item_vectors[item] + offset``.
-
-    The query functions read the model's arrays at every call (:meth:`ModelSnapshot.forget`
-    swaps whole user arrays), so a view never serves a forgotten user's old vector.
-
-    Attributes
-    ----------
-    item_vectors:
-        ``(n_items, dim)`` float32, row ``i`` = ``item_idx i``.
-    user_queries:
-        Model user rows -> ``(n, dim)`` query vectors and ``(n,)`` score offsets.
-    history_query:
-        Model item indices (oldest first) -> the query of a user with that history (the
-        model's fold-in; sequential models read the order).
-    """
-
-    item_vectors: NDArray[np.float32]
-    user_queries: Callable[[NDArray[np.int64]], tuple[NDArray[np.float32], NDArray[np.float32]]]
-    history_query: Callable[[Sequence[int]], Query]
-    #: ``history_query`` is cheaper than the model's own history scoring (ALS: the Gram matrix
-    #: of the item factors is computed once, not per request), so the exact path uses it too.
-    fast_history: bool = False
-
-
-def factor_view(model: Recommender) -> FactorView | None:
-    """The :class:`FactorView` of ALS, BPR, MF and SASRec models (``None`` for other models).
-
-    ALS and BPR score ``U @ Vᵀ`` (BPR's item bias is a factor column, its users' last column
-    is 1); MF adds biases: the item bias becomes one more item column (query 1) and the global
-    plus user bias, constant per user, the offset; SASRec's query is the last hidden state of
-    the user's sequence against the tied item embeddings.
-    """
-    from digirec.models.als import ALSModel
-    from digirec.models.bpr import BPRModel
-    from digirec.models.mf import MFModel
-    from digirec.models.sasrec import SASRecModel
-
-    n_items = model.n_items
-
-    def history_matrix(item_idx: Sequence[int]) -> sp.csr_matrix:
-        # The binary history row the public history path builds (_history_matrix).
-        idx = np.asarray(item_idx, dtype=np.int64)
-        matrix = sp.csr_matrix(
-            (np.ones(len(idx), dtype=np.float32), (np.zeros(len(idx), dtype=np.int64), idx)),
-            shape=(1, n_items),
-        )
-        matrix.sum_duplicates()
-        matrix.data[:] = 1.0
-        return matrix
-
-    if isinstance(model, ALSModel):
-        als = model
-        factors = np.ascontiguousarray(als.item_factors_, dtype=np.float32)
-        wide = factors.astype(np.float64)
-        # als_fold_in's left-hand side without the history term, once per snapshot (it costs
-        # n_items x factors^2 per call otherwise: ~25 ms per request at 100,000 items).
-        gram = wide.T @ wide + als.config.regularization * np.eye(wide.shape[1])
-        alpha = als.config.alpha
-        del wide
-
-        def als_queries(rows: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[Any]]:
-            vectors = np.asarray(als.user_factors_[rows], dtype=np.float32)
-            return vectors, np.zeros(len(rows), dtype=np.float32)
-
-        def als_history(item_idx: Sequence[int]) -> Query:
-            # als_fold_in for one binary history row (confidence alpha on each item).
-            items = np.unique(np.asarray(item_idx, dtype=np.int64))
-            if not len(items):
-                return np.zeros(factors.shape[1], dtype=np.float32), 0.0
-            vi = factors[items].astype(np.float64)
-            lhs = gram + (alpha - 1.0) * (vi.T @ vi)
-            rhs = alpha * vi.sum(axis=0)
-            return np.linalg.solve(lhs, rhs).astype(np.float32), 0.0
-
-        return FactorView(factors, als_queries, als_history, fast_history=True)
-    if isinstance(model, BPRModel):
-        factor_model = model
-
-        def user_queries(rows: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[Any]]:
-            vectors = np.asarray(factor_model.user_factors_[rows], dtype=np.float32)
-            return vectors, np.zeros(len(rows), dtype=np.float32)
-
-        def history_query(item_idx: Sequence[int]) -> Query:
-            folded = factor_model.fold_in(history_matrix(item_idx))
-            return np.asarray(folded[0], dtype=np.float32), 0.0
-
-        return FactorView(
-            np.ascontiguousarray(model.item_factors_, dtype=np.float32), user_queries, history_query
-        )
-    if isinstance(model, MFModel):
-        mf = model
-
-        def mf_queries(rows: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[Any]]:
-            vectors = np.ones((len(rows), mf.item_factors_.shape[1] + 1), dtype=np.float32)
-            vectors[:, :-1] = mf.user_factors_[rows]
-            return vectors, (mf.global_bias_ + mf.user_bias_[rows]).astype(np.float32)
-
-        def mf_history(item_idx: Sequence[int]) -> Query:
-            folded, biases = mf.fold_in(history_matrix(item_idx))
-            vector = np.append(folded[0], np.float32(1.0)).astype(np.float32)
-            return vector, float(mf.global_bias_ + biases[0])
-
-        items = np.hstack([mf.item_factors_, mf.item_bias_[:, None]]).astype(np.float32)
-        return FactorView(np.ascontiguousarray(items), mf_queries, mf_history)
-    if isinstance(model, SASRecModel):
-        from digirec.models.sasrec import right_aligned
-
-        sasrec = model
-
-        def sasrec_queries(rows: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[Any]]:
-            hidden = _sasrec_hidden(sasrec, sasrec.user_seqs_[rows])
-            return hidden, np.zeros(len(rows), dtype=np.float32)
-
-        def sasrec_history(item_idx: Sequence[int]) -> Query:
-            seqs = right_aligned([np.asarray(item_idx, dtype=np.int64)], sasrec.config.max_len)
-            return _sasrec_hidden(sasrec, seqs)[0], 0.0
-
-        return FactorView(
-            np.ascontiguousarray(sasrec.item_vectors(), dtype=np.float32),
-            sasrec_queries,
-            sasrec_history,
-        )
-    return None
-
-
-def _sasrec_hidden(model: Any, seqs: NDArray[np.int64]) -> NDArray[np.float32]:
-    """The last hidden state of right-aligned token sequences (what SASRec scores items with)."""
-    import torch
-
-    from digirec.training.trainer import module_device, torch_threads
-
-    net = model.net_
-    lengths = (seqs != 0).sum(axis=1)
-    # Leading all-padding columns change nothing (as in score_sequences); keep one at least.
-    width = max(1, int(lengths.max(initial=0)))
-    chunk = torch.from_numpy(np.ascontiguousarray(seqs[:, seqs.shape[1] - width :]))
-    was_training = net.training
-    net.eval()
-    try:
-        with torch_threads(model.config.n_threads), torch.inference_mode():
-            hidden = net.encode(chunk.to(module_device(net)))[:, -1]
-        return np.ascontiguousarray(hidden.float().cpu().numpy(), dtype=np.float32)
-    finally:
-        net.train(was_training)
+Query = FactorQuery
 
 
 class AnnScorer:
     """Approximate top-k of a factor model over its items (FAISS, see the module doc).
 
+    The queries come from the model's own :class:`~digirec.models.base.FactorModel` methods
+    (its fold-in, its sequence encoder), so this path and ``score_histories`` never differ.
+
     Parameters
     ----------
-    view:
-        The model's :class:`FactorView`.
+    model:
+        A factor model.
+    item_vectors:
+        ``model.factor_item_vectors()`` (read once per snapshot).
     index:
-        An index over ``view.item_vectors`` (inner product).
+        An index over ``item_vectors`` (inner product).
     """
 
-    def __init__(self, view: FactorView, index: ItemIndex) -> None:
-        self.view = view
+    def __init__(
+        self, model: FactorModel, item_vectors: NDArray[np.float32], index: ItemIndex
+    ) -> None:
+        self.model = model
+        self.item_vectors = item_vectors
         self.index = index
 
     @classmethod
-    def build(
-        cls, model: Recommender, threshold: int, *, view: FactorView | None = None
-    ) -> AnnScorer | None:
+    def build(cls, model: Recommender, threshold: int) -> AnnScorer | None:
         """The scorer of a factor model with more than ``threshold`` items, else ``None``.
 
         The index's search setting is calibrated to recall@10 >= 0.95 on the vectors of up to
         512 of the model's users (the traffic it will serve), not on synthetic queries.
         """
-        if model.n_items <= threshold:
+        factors = factor_model(model)
+        if model.n_items <= threshold or factors is None:
             return None
-        view = view if view is not None else factor_view(model)
-        if view is None:
-            return None
+        item_vectors = factors.factor_item_vectors()
         started = time.perf_counter()
         calibration: NDArray[np.float32] | None = None
         seen = model.seen_
@@ -661,11 +517,11 @@ class AnnScorer:
         if len(active):
             rng = np.random.default_rng(model.config.random_state)
             sample = np.sort(rng.choice(active, min(len(active), _ANN_CALIBRATION_USERS), False))
-            queries, _ = view.user_queries(sample)
+            queries, _ = factors.factor_user_queries(sample)
             queries = queries[np.isfinite(queries).all(axis=1) & (np.abs(queries).sum(axis=1) > 0)]
             calibration = queries if len(queries) else None
         index = make_index(
-            view.item_vectors,
+            item_vectors,
             metric="ip",
             # make_index keeps an exact index below its threshold; here: above ours.
             exact_threshold=threshold + 1,
@@ -682,14 +538,14 @@ class AnnScorer:
             time.perf_counter() - started,
             getattr(index, "calibrated_recall_", None),
         )
-        return cls(view, index)
+        return cls(factors, item_vectors, index)
 
     def user_query(self, user_row: int) -> Query:
-        vectors, offsets = self.view.user_queries(np.asarray([user_row], dtype=np.int64))
+        vectors, offsets = self.model.factor_user_queries(np.asarray([user_row], dtype=np.int64))
         return vectors[0], float(offsets[0])
 
     def history_query(self, item_idx: Sequence[int]) -> Query:
-        return self.view.history_query(item_idx)
+        return self.model.factor_history_query(item_idx)
 
     def search(
         self,
@@ -707,7 +563,7 @@ class AnnScorer:
     def score_items(self, query: Query, item_idx: NDArray[np.int64]) -> NDArray[np.float32]:
         """Exact scores of a few model items (new items' neighbours)."""
         vector, offset = query
-        scores = self.view.item_vectors[item_idx] @ vector + np.float32(offset)
+        scores = self.item_vectors[item_idx] @ vector + np.float32(offset)
         return np.asarray(scores, dtype=np.float32)
 
 
@@ -718,9 +574,6 @@ class ModelSnapshot:
     Only :meth:`forget` changes it, and only by swapping whole arrays (copy-on-write), so a
     request reading a user row never sees a half-written array.
     """
-
-    #: Model names whose lists are not personalised, and the source they are labelled with.
-    NON_PERSONAL: ClassVar[dict[str, str]] = {"pop": POPULAR, "catpop": POPULAR_IN_CATEGORY}
 
     def __init__(
         self, bundle: Bundle, version: int, path: str | None, *, ann_threshold: int | None = None
@@ -735,16 +588,11 @@ class ModelSnapshot:
             seen.sum(axis=0), dtype=np.float32
         ).ravel()
         self.forgotten: frozenset[str] = frozenset()
-        # recommend_from_history keeps the ordered lists on the model (_last_histories) for
-        # sequential models: history scoring is serialised per snapshot.
-        self.history_lock = threading.Lock()
-        #: The model as query and item vectors (factor models), else ``None``.
-        self.view: FactorView | None = factor_view(self.model)
         #: FAISS top-k of a factor model over a large catalogue (``None``: exact scoring).
         self.ann: AnnScorer | None = None
-        if ann_threshold is not None and self.view is not None:
+        if ann_threshold is not None:
             try:
-                self.ann = AnnScorer.build(self.model, ann_threshold, view=self.view)
+                self.ann = AnnScorer.build(self.model, ann_threshold)
             except (ImportError, MissingExtraError) as exc:
                 log.warning("no ANN index (%s): scoring every item exactly", exc)
 
@@ -774,62 +622,38 @@ class ModelSnapshot:
         seen = self.model.seen_
         return np.asarray(seen.indices[seen.indptr[user_row] : seen.indptr[user_row + 1]], np.int64)
 
+    @property
+    def source(self) -> str | None:
+        """The ``source`` of every list of a non-personalised model, ``None`` otherwise."""
+        return None if self.model.personalised else self.model.non_personal_source
+
     def score_user(self, user_row: int) -> NDArray[np.float32]:
-        # The protected hooks give the raw score vector, which the service needs to blend in new
-        # items and to filter on the whole catalogue; the public API returns top-k only.
-        return np.array(self.model._score_users(np.asarray([user_row]))[0], dtype=np.float32)
+        return np.asarray(self.model.score_users([user_row])[0], dtype=np.float32)
 
     def score_history(self, item_idx: Sequence[int]) -> NDArray[np.float32]:
-        view = self.view
-        if view is not None and view.fast_history:
-            vector, offset = view.history_query(item_idx)
-            scores = view.item_vectors @ vector
-            return np.asarray(scores + np.float32(offset), dtype=np.float32)
-        ids = self.model.item_map_.to_external(np.asarray(item_idx, dtype=np.int64)).tolist()
-        with self.history_lock:
-            hist = self.model._history_matrix([ids], "ignore")
-            scores = self.model._score_histories(hist)
-        return np.array(scores[0], dtype=np.float32)
+        return np.asarray(self.model.score_histories([list(item_idx)])[0], dtype=np.float32)
 
     def score_similar(self, item_row: int) -> NDArray[np.float32]:
-        return np.array(self.model._similar_scores(np.asarray([item_row]))[0], dtype=np.float32)
+        return np.asarray(self.model.score_similar([item_row])[0], dtype=np.float32)
 
     def forget(self, user_id: str) -> bool:
-        """Drop everything the model holds about one user; ``True`` if it knew them."""
+        """Drop everything the model holds about one user; ``True`` if it knew them.
+
+        The model erases its own per-user state (:meth:`Recommender.forget_users`); the
+        snapshot takes the user out of the popularity fallback.
+        """
         idx, known = self.model.user_map_.to_internal_masked([user_id])
         self.forgotten = self.forgotten | {user_id}
         if not known[0]:
             return False
         row = int(idx[0])
-        model = self.model
-        seen = model.seen_.tocsr()
+        seen = self.model.seen_.tocsr()
         items = seen.indices[seen.indptr[row] : seen.indptr[row + 1]]
         popularity = self.popularity.copy()
         np.subtract.at(popularity, items, 1.0)
         self.popularity = np.maximum(popularity, 0.0)
-        n_users = len(model.user_map_)
-        for name, value in list(vars(model).items()):
-            if not name.endswith("_") or name.startswith("__"):
-                continue
-            if name == "seen_" or "user" in name:
-                cleared = _without_row(value, row, n_users)
-                if cleared is not None:
-                    setattr(model, name, cleared)
+        self.model.forget_users([row])
         return True
-
-
-def _without_row(value: Any, row: int, n_rows: int) -> Any:
-    """A copy of a per-user array / sparse matrix with one row zeroed (``None``: not per-user)."""
-    if sp.issparse(value) and value.shape[0] == n_rows:
-        matrix = sp.csr_matrix(value, copy=True)
-        matrix.data[matrix.indptr[row] : matrix.indptr[row + 1]] = 0
-        matrix.eliminate_zeros()
-        return matrix
-    if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n_rows:
-        array = value.copy()
-        array[row] = 0
-        return array
-    return None
 
 
 @dataclass(frozen=True)
@@ -863,7 +687,7 @@ class Current:
         # By category, then by price (unknown prices last: no price filter keeps them).
         order = np.lexsort((prices, codes))
         bounds = np.searchsorted(codes[order], np.arange(len(lookup) + 1))
-        vectors = ann.view.item_vectors[order]
+        vectors = ann.item_vectors[order]
         sorted_prices = prices[order]
         ties = self.snapshot.model.tie_ranks_[order]
         blocks: dict[Any, CategoryBlock] = {}
@@ -1435,7 +1259,7 @@ class ServingState:
         exclude[excluded] = True
         history = [*trained.tolist(), *self._model_idx(current, recent_rows)]
         model = snap.model
-        fixed_source = ModelSnapshot.NON_PERSONAL.get(model.name)
+        fixed_source = snap.source
         if not history and (user_row is None or not len(trained)):
             return self._popular(current, k, item_filter, candidates.get(), exclude, rerank)
         if recent and model.supports_history:
@@ -1477,7 +1301,7 @@ class ServingState:
             )
             ranked.ignored_item_ids = ignored
             return ranked
-        source = ModelSnapshot.NON_PERSONAL.get(model.name, SESSION)
+        source = current.snapshot.source or SESSION
         out, vals, applied = self._personal(
             current, k, candidates, exclude, excluded, rerank, history=history
         )
@@ -1516,7 +1340,7 @@ class ServingState:
             finite = scores[np.isfinite(scores)]
             scores[anchor] = (float(finite.max()) if finite.size else 0.0) + 1.0
             strategy = VIA_ATTRIBUTES
-        source = ModelSnapshot.NON_PERSONAL.get(current.snapshot.model.name, SIMILAR_ITEMS)
+        source = current.snapshot.source or SIMILAR_ITEMS
         rows, vals, _ = self._select(
             current, self._extend(current, scores), k, candidates, exclude, NO_RERANK
         )
