@@ -23,7 +23,7 @@ FormatOpt = Annotated[
     typer.Option(
         "--format",
         help="auto (detect from the files), csv, parquet, jsonl, lcrec, rechorus, amazon2014, "
-        "amazon2018, amazon2023, movielens, minionerec.",
+        "amazon2018, amazon2023, movielens, minionerec, rees46, taobao.",
     ),
 ]
 BadRowsOpt = Annotated[
