@@ -64,6 +64,11 @@ class ServeSettings(BaseSettings):
         Most recent events per user kept in memory for real-time scoring.
     search_encoder:
         Text encoder of ``/v1/search`` (the index is built on the first search).
+    catalogue_currency / currency_rates:
+        ISO code of the catalogue's prices (shown on every price of the web pages) and the
+        rates of other currencies in catalogue units per unit (``{"CNY": 0.14}`` with USD
+        prices): search amounts in another currency are converted with its rate, or refused
+        with an explanation when it has none.
     retrain_model / retrain_params:
         Model and settings of a retrain; default: those of the served bundle.
     include_catalog_items:
@@ -122,6 +127,14 @@ class ServeSettings(BaseSettings):
         "auto",
         description="'auto': the multilingual sentence encoder when the text extra is "
         "installed, else TF-IDF; 'tfidf': always TF-IDF (fast start, no model).",
+    )
+    catalogue_currency: str = Field(
+        "USD", pattern=r"^[A-Z]{3}$", description="ISO code of the catalogue's prices."
+    )
+    currency_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description="Catalogue units per unit of other currencies, e.g. {\"CNY\": 0.14} "
+        "(JSON in the environment); a search amount in a currency without a rate is refused.",
     )
     retrain_model: str | None = Field(None, description="Model of retrains (default: bundle's).")
     retrain_params: dict[str, Any] | None = Field(

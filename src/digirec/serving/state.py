@@ -1552,7 +1552,12 @@ class ServingState:
             encoder = self._search_encoder
             if encoder is None and self.settings.search_encoder == "tfidf":
                 encoder = TfidfEncoder(dim=128)
-            engine = ProductSearch(current.catalogue.frame, encoder=encoder)
+            engine = ProductSearch(
+                current.catalogue.frame,
+                encoder=encoder,
+                currency=self.settings.catalogue_currency,
+                exchange_rates=self.settings.currency_rates,
+            )
             if not isinstance(engine.encoder, TfidfEncoder):
                 self._search_encoder = engine.encoder
             self._search_cache = (current.catalogue, engine)
