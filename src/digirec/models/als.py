@@ -166,11 +166,17 @@ def als_fold_in(
     regularization: float,
     alpha: float,
     *,
+    confidence_offset: float = 0.0,
+    scale_regularization: bool = False,
     gram: NDArray[np.floating] | None = None,
 ) -> FloatMatrix:
-    """Solve ``(VᵀV + Vᵀ(C_u - I)V + reg·I) u = Vᵀ C_u p_u`` for every history row.
+    """Solve ``(VᵀV + Vᵀ(C_u - I)V + reg_u·I) u = Vᵀ C_u p_u`` for every history row.
 
-    ``C_u`` has ``alpha * x_ui`` on observed items and 1 elsewhere; ``p_u`` is 1 on observed items.
+    ``C_u`` has ``confidence_offset + alpha * x_ui`` on observed items and 1 elsewhere; ``p_u``
+    is 1 on observed items. ``reg_u`` is ``regularization``, or ``regularization * n_u`` (the
+    row's number of observed items) with ``scale_regularization``. The defaults are
+    ``implicit``'s convention; Spark MLlib's implicit ALS is ``confidence_offset=1`` and
+    ``scale_regularization=True`` (see :mod:`digirec.models.spark_als`).
     Solved in float64 (one small ``factors x factors`` system per row); ``gram`` is ``VᵀV``
     when the caller has it already (:meth:`ALSModel.item_gram`).
     """
@@ -178,16 +184,17 @@ def als_fold_in(
     v = np.asarray(item_factors, dtype=np.float64)
     n_factors = v.shape[1]
     gram = v.T @ v if gram is None else np.asarray(gram, dtype=np.float64)
-    base = gram + regularization * np.eye(n_factors)
+    eye = np.eye(n_factors)
     out = np.zeros((csr.shape[0], n_factors), dtype=np.float64)
     for row in range(csr.shape[0]):
         lo, hi = csr.indptr[row], csr.indptr[row + 1]
         if lo == hi:
             continue  # empty history: the solution is the zero vector
         items = csr.indices[lo:hi]
-        confidence = alpha * csr.data[lo:hi].astype(np.float64)
+        confidence = confidence_offset + alpha * csr.data[lo:hi].astype(np.float64)
         vi = v[items]
-        lhs = base + (vi * (confidence - 1.0)[:, None]).T @ vi
+        reg = regularization * (hi - lo) if scale_regularization else regularization
+        lhs = gram + reg * eye + (vi * (confidence - 1.0)[:, None]).T @ vi
         rhs = confidence @ vi
         out[row] = np.linalg.solve(lhs, rhs)
     return out.astype(np.float32)

@@ -1,0 +1,5 @@
+"""``python -m digirec`` (what ``torchrun ... -m digirec train ...`` runs on every rank)."""
+
+from digirec.cli import main
+
+main()
