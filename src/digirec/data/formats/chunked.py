@@ -54,11 +54,14 @@ def _iter_csv_chunks(
             while True:
                 lines: list[str] = []
                 quotes = 0
+                records = 0  # lines that end a record (outside quotes), blank ones included
                 for line in handle:
                     lines.append(line)
                     quotes += line.count('"')
-                    if len(lines) >= n_rows and quotes % 2 == 0:
-                        break
+                    if quotes % 2 == 0:
+                        records += 1
+                        if len(lines) >= n_rows:
+                            break
                 if not lines and offset:
                     return
                 scratch = LoadReport()
@@ -73,7 +76,9 @@ def _iter_csv_chunks(
                 report.notes.extend(scratch.notes)
                 shifted = [SkippedRow(m.file, m.row + offset, m.field, m.reason) for m in malformed]
                 yield frame, rows + offset, shifted
-                offset += scratch.n_rows_read
+                # Counted here, not by the parser: a blank last line of a block is no row to
+                # pandas, but it is one of the file's rows.
+                offset += records
                 if n_lines < n_rows:
                     return
     except UnicodeDecodeError as exc:
