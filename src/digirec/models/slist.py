@@ -263,7 +263,8 @@ def slist_weights(
         a = torch.from_numpy(lhs)
         factor = torch.linalg.cholesky(a)
         del a, lhs
-        precision = torch.cholesky_inverse(factor)
+        # cholesky_solve against I: torch.cholesky_inverse is ~10x slower on CPU here.
+        precision = torch.cholesky_solve(torch.eye(n_items, dtype=factor.dtype), factor)
         del factor
         weights = precision @ torch.from_numpy(rhs)
         del rhs
