@@ -5,8 +5,9 @@ Usage::
     python benchmarks/seeds.py ml100k [office ...]
 
 Reads ``benchmarks/results/<name>.json`` (the default run, seed 42) and every
-``<name>_seed<S>.json`` (the same command with ``--models als,sasrec,hybrid`` and ``--params``
-giving each of them ``random_state`` S), and writes ``<name>_seeds.json`` and ``<name>_seeds.md``.
+``<name>_*seed<S>.json`` (the same command with ``--models als,sasrec,hybrid``, or ``--models
+als`` alone, and ``--params`` giving each of them ``random_state`` S), and writes
+``<name>_seeds.json`` and ``<name>_seeds.md``.
 A seed run's paired difference is against the best baseline of *its own* run (chosen on
 validation there; deterministic baselines such as EASE are the same in every run), so each
 seed's difference and interval is reported as measured.
@@ -32,7 +33,8 @@ def _seed_of(result: dict[str, Any]) -> int:
 
 def collect(name: str) -> dict[str, Any]:
     """Per stochastic model: one row per seed (test, interval, paired difference)."""
-    paths = [RESULTS / f"{name}.json", *sorted(RESULTS.glob(f"{name}_seed*.json"))]
+    runs = sorted(p for p in RESULTS.glob(f"{name}_*seed*.json") if p.name != f"{name}_seeds.json")
+    paths = [RESULTS / f"{name}.json", *runs]
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in STOCHASTIC}
     for path in paths:
         if not path.exists():
@@ -41,7 +43,11 @@ def collect(name: str) -> dict[str, Any]:
         for result in document["results"]:
             if result["model"] not in rows:
                 continue
+            if any(r["seed"] == _seed_of(result) for r in rows[result["model"]]):
+                continue  # the same model and seed from another file (a partial rerun)
             vs = result.get("vs_best_baseline", {})
+            if vs.get("baseline") == result["model"]:
+                vs = {}  # a run of this model alone: no other baseline to compare with
             rows[result["model"]].append(
                 {
                     "seed": _seed_of(result),
