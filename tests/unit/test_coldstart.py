@@ -14,10 +14,8 @@ from digirec import columns as C
 from digirec.data.dataset import Dataset
 from digirec.data.split import cold_items, cold_users
 from digirec.evaluation.coldstart import (
-    bootstrap_ci,
     cold_start_markdown,
     history_split,
-    paired_difference,
     run_cold_items,
     run_cold_users,
     score_history_slice,
@@ -259,18 +257,6 @@ def test_cold_items_views_baselines_and_paired_differences() -> None:
     assert "Δ ndcg@10 vs random" in md and "**better**" in md and "(headline)" in md
     with pytest.raises(ConfigError, match="cold_candidates"):
         run_cold_items(ds, ["random"], cold_candidates="warm")
-
-
-def test_bootstrap_intervals_by_hand() -> None:
-    assert bootstrap_ci(np.full(40, 0.25)) == [0.25, 0.25]
-    # 100 users, half at 1: mean 0.5, standard error 0.05, so about [0.40, 0.60].
-    lo, hi = bootstrap_ci(np.tile([0.0, 1.0], 50), n_bootstrap=2000, random_state=0)
-    assert lo == pytest.approx(0.40, abs=0.02) and hi == pytest.approx(0.60, abs=0.02)
-    paired = paired_difference(np.array([1.0, 0.0, 1.0, 1.0]), np.array([0.0, 0.0, 1.0, 0.0]))
-    assert paired["diff"] == pytest.approx(0.5)
-    # NaN users are dropped from both sides together.
-    paired = paired_difference(np.array([1.0, np.nan]), np.array([0.5, 0.0]))
-    assert paired["diff"] == pytest.approx(0.5) and paired["ci95"] == [0.5, 0.5]
 
 
 def test_cold_items_tunes_on_validation_cold_items_only() -> None:

@@ -63,6 +63,13 @@ from digirec.data.split import (
 )
 from digirec.evaluation.evaluate import evaluate_model, metrics_of_recommendations
 from digirec.evaluation.metrics import PAD
+from digirec.evaluation.stats import (
+    N_RESAMPLES,
+    UserSample,
+    confidence_intervals,
+    paired_differences,
+    user_sample,
+)
 from digirec.exceptions import ConfigError
 from digirec.models.base import Recommender
 from digirec.models.registry import create_model
@@ -80,10 +87,8 @@ __all__ = [
     "COLD_ITEMS",
     "COLD_USERS",
     "PROTOCOLS",
-    "bootstrap_ci",
     "cold_start_markdown",
     "history_split",
-    "paired_difference",
     "run_cold_items",
     "run_cold_users",
     "score_history_slice",
@@ -104,8 +109,6 @@ _VALID_SEED_OFFSET = 1
 CANDIDATE_VIEWS = ("all", "cold")
 #: Models every other model is compared with (paired over users) when they are in the run.
 COLD_BASELINES = ("random", "contentknn")
-#: Metrics that get a bootstrap interval and a paired comparison.
-INTERVAL_METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20", "mrr@20")
 
 
 def run_cold_items(
@@ -120,7 +123,6 @@ def run_cold_items(
     grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
     progress: Progress | None = None,
     cold_candidates: str = "all",
-    n_bootstrap: int = 1000,
 ) -> dict[str, Any]:
     """Run the cold-items protocol for each model and return the results document.
 
@@ -150,16 +152,16 @@ def run_cold_items(
         held-out items only ("which of the new items suits the user?"). Both views are
         computed and stored under ``views``; this one is ``test`` and is also the view that
         the validation search ranks in (validation cold items only, or every item).
-    n_bootstrap:
-        Bootstrap resamples of the users for the intervals.
 
     Returns
     -------
     dict
         The benchmark document (``protocol="cold-items"``); each result also carries
-        ``cold_items`` = its test metrics plus ``n_users`` and ``n_targets``, ``test_ci95``,
+        ``cold_items`` = its test metrics plus ``n_users`` and ``n_targets``, ``test_ci95``
+        (95% bootstrap intervals over users, :func:`digirec.evaluation.stats.confidence_intervals`),
         ``vs_baselines`` (paired differences against ``random`` / ``contentknn`` when they are
-        in the run) and ``views`` = the same three per view.
+        in the run, :func:`digirec.evaluation.stats.paired_differences`) and ``views`` = the
+        same per view.
     """
     if cold_candidates not in CANDIDATE_VIEWS:
         raise ConfigError(
@@ -191,7 +193,7 @@ def run_cold_items(
         return candidates[part] if view == "cold" else None
 
     results: list[dict[str, Any]] = []
-    per_user: dict[str, dict[str, dict[str, NDArray[np.float64]]]] = {}
+    per_user: dict[str, dict[str, UserSample]] = {}
     for name in models:
         base = dict(params.get(name, {}))
         grid = _grid(name, tune, grids)
@@ -204,7 +206,7 @@ def run_cold_items(
             start = time.perf_counter()
             model.fit(train, valid)
             seconds = time.perf_counter() - start
-            reco, truth = _view_reco(model, valid, view_mask("valid", cold_candidates), max(ks))
+            _, reco, truth = _view_reco(model, valid, view_mask("valid", cold_candidates), max(ks))
             valid_metrics = _metrics(reco, truth, ks, dataset.n_items, None, None)
             trials.append(Trial(model.get_config(), valid_metrics, seconds))
             fitted.append(model)
@@ -222,18 +224,15 @@ def run_cold_items(
         views: dict[str, dict[str, Any]] = {}
         per_user[name] = {}
         for view in CANDIDATE_VIEWS:
-            reco, truth = _view_reco(model, test, view_mask("test", view), max(ks))
+            users, reco, truth = _view_reco(model, test, view_mask("test", view), max(ks))
             metrics = _metrics(reco, truth, ks, dataset.n_items, warm_data, item_categories)
-            values = _per_user_values(reco, truth)
-            per_user[name][view] = values
+            sample = user_sample(users, reco, truth, ks=ks, n_items=dataset.n_items)
+            per_user[name][view] = sample
             views[view] = {
                 "test": metrics,
                 "n_users": len(test_users),
                 "n_targets": test.n_interactions,
-                "test_ci95": {
-                    metric: bootstrap_ci(v, n_bootstrap, random_state)
-                    for metric, v in values.items()
-                },
+                "test_ci95": confidence_intervals(sample),
             }
         say(
             f"[{name}] cold items {TUNING_METRIC}: all {views['all']['test'][TUNING_METRIC]:.4f}"
@@ -263,15 +262,9 @@ def run_cold_items(
     for result in results:
         for view in CANDIDATE_VIEWS:
             result["views"][view]["vs_baselines"] = {
-                baseline: {
-                    metric: paired_difference(
-                        per_user[result["model"]][view][metric],
-                        per_user[baseline][view][metric],
-                        n_bootstrap,
-                        random_state,
-                    )
-                    for metric in INTERVAL_METRICS
-                }
+                baseline: paired_differences(
+                    per_user[result["model"]][view], per_user[baseline][view]
+                )
                 for baseline in COLD_BASELINES
                 if baseline in per_user and baseline != result["model"]
             }
@@ -283,7 +276,7 @@ def run_cold_items(
     }
     document = _document(dataset, COLD_ITEMS, split, ks, tune, fraction, random_state, results)
     document["cold_candidates"] = cold_candidates
-    document["n_bootstrap"] = n_bootstrap
+    document["n_bootstrap"] = N_RESAMPLES
     return document
 
 
@@ -299,8 +292,8 @@ def _view_reco(
     candidates: NDArray[np.bool_] | None,
     k: int,
     batch_size: int = 1024,
-) -> tuple[NDArray[np.int64], sp.csr_matrix]:
-    """Top-``k`` lists of every user with a held-out interaction, and their truth rows.
+) -> tuple[NDArray[np.int64], NDArray[np.int64], sp.csr_matrix]:
+    """The users with a held-out interaction, their top-``k`` lists and their truth rows.
 
     ``candidates`` restricts the ranking (the ``cold`` view); ``None`` ranks every item. The
     model's own seen items (its training matrix) are excluded either way.
@@ -308,56 +301,7 @@ def _view_reco(
     truth = holdout.user_item_matrix(binary=True)
     users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int64)
     reco, _ = model.recommend_idx(users, k, candidates=candidates, batch_size=batch_size)
-    return reco, truth[users]
-
-
-def _per_user_values(
-    reco: NDArray[np.int64], truth: sp.csr_matrix
-) -> dict[str, NDArray[np.float64]]:
-    """Per-user values of :data:`INTERVAL_METRICS` (one row per user of ``reco``)."""
-    from digirec.evaluation.metrics import mrr_at_k, ndcg_at_k, recall_at_k
-
-    functions = {"ndcg": ndcg_at_k, "recall": recall_at_k, "mrr": mrr_at_k}
-    out: dict[str, NDArray[np.float64]] = {}
-    for metric in INTERVAL_METRICS:
-        name, _, k = metric.partition("@")
-        out[metric] = np.asarray(functions[name](reco, truth, int(k)), dtype=np.float64)
-    return out
-
-
-def bootstrap_ci(
-    values: NDArray[np.float64], n_bootstrap: int = 1000, random_state: int = 42
-) -> list[float]:
-    """95% percentile bootstrap interval of the mean of per-user ``values`` (NaN dropped)."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return [float("nan"), float("nan")]
-    rng = np.random.default_rng(random_state)
-    means = v[rng.integers(0, v.size, size=(n_bootstrap, v.size))].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return [float(lo), float(hi)]
-
-
-def paired_difference(
-    values: NDArray[np.float64],
-    reference: NDArray[np.float64],
-    n_bootstrap: int = 1000,
-    random_state: int = 42,
-) -> dict[str, Any]:
-    """Mean per-user difference ``values - reference`` and its 95% paired bootstrap interval.
-
-    Both arrays hold one value per user, in the same user order (users where either is NaN are
-    dropped). The users are resampled together, so the interval is that of the difference.
-    """
-    a = np.asarray(values, dtype=np.float64)
-    b = np.asarray(reference, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"paired values need equal shapes, got {a.shape} and {b.shape}")
-    keep = np.isfinite(a) & np.isfinite(b)
-    diff = a[keep] - b[keep]
-    return {"diff": float(diff.mean()) if diff.size else float("nan"),
-            "ci95": bootstrap_ci(diff, n_bootstrap, random_state)}  # fmt: skip
+    return users, reco, truth[users]
 
 
 # ====================================================================== cold users
