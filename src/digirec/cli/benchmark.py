@@ -143,6 +143,14 @@ def benchmark(
     )
     from digirec.evaluation.provenance import provenance
 
+    rule = dataset.extras["load"]["duplicates"]
+    if target_event is None and rule != "first":
+        # The split is the protocol's (first occurrences); the weights are not cut at it.
+        say(
+            f"note: under --protocol {protocol}, --duplicates {rule} weights a training pair "
+            "with all its events, also those after the user's held-out targets; "
+            "--target-event purchase compares event rules without that leak"
+        )
     if target_event is not None:
         from digirec.evaluation.next_purchase import next_purchase_markdown, run_next_purchase
 
