@@ -51,34 +51,32 @@ class Bundle:
     items: pd.DataFrame | None
     manifest: dict[str, Any]
 
+    def serving_view(self) -> Any:
+        """The bundle as the service ranks it (:class:`digirec.serving.state.Current`: the
+        model snapshot and its catalogue, exact scoring), built once per bundle."""
+        view = self.__dict__.get("_serving_view")
+        if view is None:
+            from digirec.serving.state import Catalogue, Current, ModelSnapshot
+
+            snapshot = ModelSnapshot(self, int(self.manifest.get("model_version", 1)), None)
+            catalogue = Catalogue.build(self.model, self.items, None, snapshot.popularity)
+            view = self.__dict__["_serving_view"] = Current(snapshot, catalogue)
+        return view
+
     def candidate_mask(self, item_filter: ItemFilter) -> NDArray[np.bool_] | None:
-        """Boolean mask over the model's items that pass the filter (``None`` = all pass)."""
+        """Boolean mask over the model's items that pass the filter (``None`` = all pass).
+
+        The service's own rule (:meth:`digirec.serving.state.Catalogue.mask`): one filter
+        implementation for the CLI, the demo and the service.
+        """
         if item_filter.is_empty():
             return None
         if self.items is None:
             raise ConfigError(
                 "this bundle has no catalogue, so it cannot filter by item attributes"
             )
-        mask = np.ones(len(self.items), dtype=bool)
-        if item_filter.categories is not None:
-            mask &= _column(self.items, C.CATEGORY).isin(item_filter.categories).to_numpy()
-        if item_filter.brands is not None:
-            mask &= _column(self.items, C.BRAND).isin(item_filter.brands).to_numpy()
-        if item_filter.min_price is not None or item_filter.max_price is not None:
-            price = pd.to_numeric(_column(self.items, C.PRICE), errors="coerce").to_numpy(float)
-            known = ~np.isnan(price)
-            lo = -np.inf if item_filter.min_price is None else item_filter.min_price
-            hi = np.inf if item_filter.max_price is None else item_filter.max_price
-            # Items with unknown price never pass a price filter: a filter is a promise.
-            mask &= (
-                known
-                & (np.nan_to_num(price, nan=-np.inf) >= lo)
-                & (np.nan_to_num(price, nan=np.inf) <= hi)
-            )
-        if item_filter.in_stock is not None:
-            stock = _column(self.items, C.IN_STOCK).astype("boolean").fillna(False).to_numpy(bool)
-            mask &= stock == item_filter.in_stock
-        return mask
+        mask = self.serving_view().catalogue.mask(item_filter)
+        return None if mask is None else np.array(mask, dtype=bool)
 
     def recommend(
         self,
@@ -88,13 +86,39 @@ class Bundle:
         filter_seen: bool = True,
         item_filter: ItemFilter | None = None,
     ) -> pd.DataFrame:
-        """Top-k for known users with business filters; catalogue columns joined for display."""
-        mask = self.candidate_mask(item_filter or ItemFilter())
+        """Top-k for known users with business filters; catalogue columns joined for display.
+
+        Ranked by the service's engine (:class:`digirec.serving.state.RankingEngine`), so a
+        list equals the one ``GET /v1/users/{id}/recommendations`` gives the same user with
+        the same filters (before real-time events).
+        """
+        from digirec.serving.state import RankingEngine
+
+        item_filter = item_filter or ItemFilter()
+        if not item_filter.is_empty() and self.items is None:
+            raise ConfigError(
+                "this bundle has no catalogue, so it cannot filter by item attributes"
+            )
+        current = self.serving_view()
         user_idx = self.model.user_map_.to_internal(user_ids)
-        items, scores = self.model.recommend_idx(
-            user_idx, k, filter_seen=filter_seen, candidates=mask
-        )
-        frame = self.model._frame(user_ids, items, scores)
+        engine = RankingEngine()
+        parts = []
+        for user_id, row in zip(user_ids, user_idx.tolist(), strict=True):
+            rows, scores = engine.recommend_known(
+                current, int(row), k, item_filter, filter_seen=filter_seen
+            )
+            parts.append(
+                pd.DataFrame(
+                    {
+                        C.USER_ID: [str(user_id)] * len(rows),
+                        C.ITEM_ID: current.catalogue.frame[C.ITEM_ID].to_numpy()[rows],
+                        C.SCORE: scores.astype(np.float64),
+                        C.RANK: np.arange(1, len(rows) + 1, dtype=np.int64),
+                    }
+                )
+            )
+        columns = [C.USER_ID, C.ITEM_ID, C.SCORE, C.RANK]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
         return self._with_catalogue(frame)
 
     def _with_catalogue(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -113,12 +137,6 @@ def _parquet_safe(value: object) -> object:
     if isinstance(value, list | dict):
         return json.dumps(value)
     return str(value)
-
-
-def _column(items: pd.DataFrame, column: str) -> pd.Series:
-    if column not in items.columns:
-        raise ConfigError(f"the catalogue has no {column!r} column to filter on")
-    return items[column]
 
 
 def save_bundle(

@@ -838,163 +838,14 @@ class FilterMask:
 
 
 # ---------------------------------------------------------------------- the state
-class ServingState:
-    """Loaded model, catalogue, real-time histories and retraining of one service process.
+class RankingEngine:
+    """The one ranking path: filters, exclusions, new items, exact / category-block / ANN
+    selection and re-ranking, on a :class:`Current` (no store, no request state).
 
-    Parameters
-    ----------
-    settings:
-        Service settings (bundle path, state folder, limits).
-    store:
-        The opened store.
+    :class:`ServingState` ranks through it, and so do :meth:`digirec.artifacts.Bundle.recommend`
+    (the CLI and the demo) via :func:`recommend_known_users`, so the service and the CLI give
+    the same list for the same user and filters.
     """
-
-    def __init__(self, settings: ServeSettings, store: Store) -> None:
-        self.settings = settings
-        self.store = store
-        self._lock = threading.RLock()
-        self._retrain_lock = threading.Lock()
-        self._current: Current | None = None
-        self._realtime: dict[str, deque[RealtimeEvent]] = {}
-        self._search_cache: tuple[Catalogue, Any] | None = None
-        self._search_lock = threading.Lock()
-        self._search_encoder: Any = None
-        self._purge_threads: list[threading.Thread] = []
-        #: Event batches refused since start because they named a deleted user.
-        self.n_refused_batches = 0
-        # Per-user profiles for explanations, keyed by (model version, last real-time event id).
-        self._forget_generation = 0
-        self._forgotten_through: dict[str, int] = {}
-        self._profiles: OrderedDict[str, tuple[tuple[int, int], dict[str, Any] | None]] = (
-            OrderedDict()
-        )
-
-    # ------------------------------------------------------------------ lifecycle
-    @property
-    def current(self) -> Current:
-        current = self._current
-        if current is None:
-            raise ServingError(503, "not_ready", "no model is loaded yet")
-        return current
-
-    @property
-    def is_loaded(self) -> bool:
-        return self._current is not None
-
-    def start(self) -> None:
-        """Load the newest bundle, align the catalogue, replay real-time events, re-forget."""
-        path, version = self._bundle_to_load()
-        bundle = load_bundle(path)
-        snapshot = ModelSnapshot(
-            bundle, version, str(path), ann_threshold=self.settings.ann_threshold
-        )
-        watermark = self._watermark(bundle, path)
-        with self._lock:
-            catalogue = Catalogue.build(
-                snapshot.model, bundle.items, self.store.items_frame(), snapshot.popularity
-            )
-            self._current = Current(snapshot, catalogue)
-            self._realtime.clear()
-        # Deletions the loaded bundle predates: forget those users again.
-        covered = int(bundle.manifest.get("deletion_seq", 0))
-        pending_immediate = False
-        for record in self.store.deletions(after_seq=covered):
-            snapshot.forget(record.user_id)
-            pending_immediate |= record.status == "pending" and record.purge == "immediate"
-        replay = self.store.interactions_frame(after_id=watermark)
-        self.record_events(_stored_events(replay))
-        log.info(
-            "serving %s v%d from %s (%d real-time events replayed)",
-            snapshot.model.name,
-            version,
-            path,
-            len(replay),
-        )
-        if pending_immediate:  # a purge interrupted by a restart: finish it
-            self.purge_in_background()
-
-    def _bundle_to_load(self) -> tuple[Path, int]:
-        given = self.settings.bundle_path
-        best: tuple[int, Path] | None = None
-        if given is not None:
-            manifest = load_bundle_manifest(Path(given))
-            best = (int(manifest.get("model_version", 1)), Path(given))
-        for candidate in sorted((self.settings.state_dir / BUNDLES_DIR).glob("v*")):
-            try:
-                manifest = load_bundle_manifest(candidate)
-            except (OSError, ValueError):
-                continue
-            version = int(manifest.get("model_version", 0))
-            if best is None or version > best[0]:
-                best = (version, candidate)
-        if best is None:
-            raise ServingError(
-                503, "no_bundle", "no model bundle: set DIGIREC_BUNDLE_PATH or --bundle"
-            )
-        return best[1], best[0]
-
-    def _watermark(self, bundle: Bundle, path: Path) -> int:
-        """Largest store event id the bundle was trained on (events after it are real-time).
-
-        Retrained bundles record it; for a bundle trained elsewhere it is remembered the first
-        time it is served (every event in the store then counts as its training data).
-        """
-        if "store_event_watermark" in bundle.manifest:
-            return int(bundle.manifest["store_event_watermark"])
-        key = _WATERMARK_KEY + _fingerprint(bundle, path)
-        stored = self.store.get_meta(key)
-        if stored is not None:
-            return int(stored)
-        value = self.store.max_event_id()
-        self.store.set_meta(key, str(value))
-        return value
-
-    def wait_for_purges(self, timeout: float = 60.0) -> None:
-        """Join background purge threads (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        for thread in list(self._purge_threads):
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    # ------------------------------------------------------------------ real time
-    def record_events(self, events: Sequence[StoredEvent]) -> None:
-        """Append committed events to their users' real-time histories."""
-        if not events:
-            return
-        limit = self.settings.history_limit
-        with self._lock:
-            for e in events:
-                if e.event_id <= self._forgotten_through.get(e.user_id, 0):
-                    continue
-                queue = self._realtime.get(e.user_id)
-                if queue is None:
-                    queue = self._realtime[e.user_id] = deque(maxlen=limit)
-                queue.append(RealtimeEvent(e.event_id, e.item_id, e.event, e.timestamp))
-
-    def count_refused(self, n_users: int) -> None:
-        """Count a batch refused because of deleted users (the store keeps the durable count
-        of refused events per tombstone; this one feeds ``/metrics``)."""
-        with self._lock:
-            self.n_refused_batches += 1
-
-    def realtime_events(self, user_id: str) -> list[RealtimeEvent]:
-        """The user's events since the served model was trained, oldest first.
-
-        Read without the state lock: the recommendation endpoint runs this on the event loop,
-        which must not wait while a retrain holds the lock to swap models (seconds for a large
-        catalogue). ``dict.get`` and ``deque.copy`` are single C calls under the GIL (writers
-        replace or append under the lock), so the copy is one consistent state of the queue.
-        """
-        queue = self._realtime.get(user_id)
-        if queue is None:
-            return []
-        try:
-            return list(queue.copy())
-        except RuntimeError:  # mutated mid-copy (a finaliser let a writer run): use the lock
-            with self._lock:
-                return list(self._realtime.get(user_id, ()))
-
-    def knows_item(self, item_id: str) -> bool:
-        return item_id in self.current.catalogue.positions
 
     # ------------------------------------------------------------------ ranking core
     def _extend(self, current: Current, model_scores: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -1229,6 +1080,198 @@ class ServingState:
         source = POPULAR_IN_CATEGORY if item_filter.categories else POPULAR
         return Ranked(source, current, rows, vals, history_rows or [], reranked=applied)
 
+    def _mask(self, cat: Catalogue, item_filter: ItemFilter) -> NDArray[np.bool_] | None:
+        try:
+            return cat.mask(item_filter)
+        except DigirecError as exc:  # the catalogue lacks a filtered column
+            raise ServingError(422, "filter_unavailable", str(exc)) from None
+
+    def recommend_known(
+        self,
+        current: Current,
+        user_row: int,
+        k: int,
+        item_filter: ItemFilter,
+        *,
+        filter_seen: bool = True,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Top-``k`` catalogue rows and scores of a known user from the model alone (the
+        training items excluded with ``filter_seen``): what the service answers for a user
+        without real-time events."""
+        cat = current.catalogue
+        candidates = FilterMask(cat, item_filter)
+        candidates.get()  # a missing filter column is a 422 / error now, not later
+        excluded = (
+            current.snapshot.training_items(user_row)
+            if filter_seen
+            else np.empty(0, dtype=np.int64)
+        )
+        exclude = np.zeros(cat.n_rows, dtype=bool)
+        exclude[excluded] = True
+        rows, vals, _ = self._personal(
+            current, k, candidates, exclude, excluded, NO_RERANK, user_row=user_row
+        )
+        return rows, vals
+
+
+class ServingState(RankingEngine):
+    """Loaded model, catalogue, real-time histories and retraining of one service process.
+
+    Parameters
+    ----------
+    settings:
+        Service settings (bundle path, state folder, limits).
+    store:
+        The opened store.
+    """
+
+    def __init__(self, settings: ServeSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._lock = threading.RLock()
+        self._retrain_lock = threading.Lock()
+        self._current: Current | None = None
+        self._realtime: dict[str, deque[RealtimeEvent]] = {}
+        self._search_cache: tuple[Catalogue, Any] | None = None
+        self._search_lock = threading.Lock()
+        self._search_encoder: Any = None
+        self._purge_threads: list[threading.Thread] = []
+        #: Event batches refused since start because they named a deleted user.
+        self.n_refused_batches = 0
+        # Per-user profiles for explanations, keyed by (model version, last real-time event id).
+        self._forget_generation = 0
+        self._forgotten_through: dict[str, int] = {}
+        self._profiles: OrderedDict[str, tuple[tuple[int, int], dict[str, Any] | None]] = (
+            OrderedDict()
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def current(self) -> Current:
+        current = self._current
+        if current is None:
+            raise ServingError(503, "not_ready", "no model is loaded yet")
+        return current
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._current is not None
+
+    def start(self) -> None:
+        """Load the newest bundle, align the catalogue, replay real-time events, re-forget."""
+        path, version = self._bundle_to_load()
+        bundle = load_bundle(path)
+        snapshot = ModelSnapshot(
+            bundle, version, str(path), ann_threshold=self.settings.ann_threshold
+        )
+        watermark = self._watermark(bundle, path)
+        with self._lock:
+            catalogue = Catalogue.build(
+                snapshot.model, bundle.items, self.store.items_frame(), snapshot.popularity
+            )
+            self._current = Current(snapshot, catalogue)
+            self._realtime.clear()
+        # Deletions the loaded bundle predates: forget those users again.
+        covered = int(bundle.manifest.get("deletion_seq", 0))
+        pending_immediate = False
+        for record in self.store.deletions(after_seq=covered):
+            snapshot.forget(record.user_id)
+            pending_immediate |= record.status == "pending" and record.purge == "immediate"
+        replay = self.store.interactions_frame(after_id=watermark)
+        self.record_events(_stored_events(replay))
+        log.info(
+            "serving %s v%d from %s (%d real-time events replayed)",
+            snapshot.model.name,
+            version,
+            path,
+            len(replay),
+        )
+        if pending_immediate:  # a purge interrupted by a restart: finish it
+            self.purge_in_background()
+
+    def _bundle_to_load(self) -> tuple[Path, int]:
+        given = self.settings.bundle_path
+        best: tuple[int, Path] | None = None
+        if given is not None:
+            manifest = load_bundle_manifest(Path(given))
+            best = (int(manifest.get("model_version", 1)), Path(given))
+        for candidate in sorted((self.settings.state_dir / BUNDLES_DIR).glob("v*")):
+            try:
+                manifest = load_bundle_manifest(candidate)
+            except (OSError, ValueError):
+                continue
+            version = int(manifest.get("model_version", 0))
+            if best is None or version > best[0]:
+                best = (version, candidate)
+        if best is None:
+            raise ServingError(
+                503, "no_bundle", "no model bundle: set DIGIREC_BUNDLE_PATH or --bundle"
+            )
+        return best[1], best[0]
+
+    def _watermark(self, bundle: Bundle, path: Path) -> int:
+        """Largest store event id the bundle was trained on (events after it are real-time).
+
+        Retrained bundles record it; for a bundle trained elsewhere it is remembered the first
+        time it is served (every event in the store then counts as its training data).
+        """
+        if "store_event_watermark" in bundle.manifest:
+            return int(bundle.manifest["store_event_watermark"])
+        key = _WATERMARK_KEY + _fingerprint(bundle, path)
+        stored = self.store.get_meta(key)
+        if stored is not None:
+            return int(stored)
+        value = self.store.max_event_id()
+        self.store.set_meta(key, str(value))
+        return value
+
+    def wait_for_purges(self, timeout: float = 60.0) -> None:
+        """Join background purge threads (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self._purge_threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    # ------------------------------------------------------------------ real time
+    def record_events(self, events: Sequence[StoredEvent]) -> None:
+        """Append committed events to their users' real-time histories."""
+        if not events:
+            return
+        limit = self.settings.history_limit
+        with self._lock:
+            for e in events:
+                if e.event_id <= self._forgotten_through.get(e.user_id, 0):
+                    continue
+                queue = self._realtime.get(e.user_id)
+                if queue is None:
+                    queue = self._realtime[e.user_id] = deque(maxlen=limit)
+                queue.append(RealtimeEvent(e.event_id, e.item_id, e.event, e.timestamp))
+
+    def count_refused(self, n_users: int) -> None:
+        """Count a batch refused because of deleted users (the store keeps the durable count
+        of refused events per tombstone; this one feeds ``/metrics``)."""
+        with self._lock:
+            self.n_refused_batches += 1
+
+    def realtime_events(self, user_id: str) -> list[RealtimeEvent]:
+        """The user's events since the served model was trained, oldest first.
+
+        Read without the state lock: the recommendation endpoint runs this on the event loop,
+        which must not wait while a retrain holds the lock to swap models (seconds for a large
+        catalogue). ``dict.get`` and ``deque.copy`` are single C calls under the GIL (writers
+        replace or append under the lock), so the copy is one consistent state of the queue.
+        """
+        queue = self._realtime.get(user_id)
+        if queue is None:
+            return []
+        try:
+            return list(queue.copy())
+        except RuntimeError:  # mutated mid-copy (a finaliser let a writer run): use the lock
+            with self._lock:
+                return list(self._realtime.get(user_id, ()))
+
+    def knows_item(self, item_id: str) -> bool:
+        return item_id in self.current.catalogue.positions
+
     # ------------------------------------------------------------------ public recommenders
     def recommend_user(
         self,
@@ -1360,12 +1403,6 @@ class ServingState:
         if user_row is not None and len(snap.training_items(user_row)):
             return self._extend(current, snap.score_user(user_row))
         return None
-
-    def _mask(self, cat: Catalogue, item_filter: ItemFilter) -> NDArray[np.bool_] | None:
-        try:
-            return cat.mask(item_filter)
-        except DigirecError as exc:  # the catalogue lacks a filtered column
-            raise ServingError(422, "filter_unavailable", str(exc)) from None
 
     # ------------------------------------------------------------------ catalogue writes
     def upsert_item(self, record: dict[str, Any]) -> tuple[bool, str, str | None]:
