@@ -94,6 +94,12 @@ class SASRecConfig(NeuralConfig):
     smoothing_window: int = Field(
         3, ge=1, description="Evaluations averaged for the early-stopping decision."
     )
+    n_negatives: int = Field(
+        0,
+        ge=0,
+        description="0: full softmax over every item; n > 0: sampled softmax against n uniform "
+        "negatives per batch (catalogues where batch x items logits are too big).",
+    )
 
 
 class SASRecModel(Recommender):
@@ -129,7 +135,10 @@ class SASRecModel(Recommender):
     def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
         import torch
 
-        from digirec.models.neural.losses import full_softmax_cross_entropy
+        from digirec.models.neural.losses import (
+            full_softmax_cross_entropy,
+            sampled_softmax_cross_entropy,
+        )
         from digirec.models.neural.sasrec import PAD
         from digirec.training.trainer import Trainer, ranking_validation, seeded
 
@@ -164,6 +173,10 @@ class SASRecModel(Recommender):
             # Only real targets enter the loss: padding positions are dropped before the
             # (n_targets x n_items) logits are formed, which also saves most of the compute.
             mask = tgt != PAD
+            if cfg.n_negatives:
+                return sampled_softmax_cross_entropy(
+                    hidden[mask], net.item_vectors, tgt[mask] - 1, cfg.n_negatives
+                )
             logits = net.logits(hidden[mask])
             return full_softmax_cross_entropy(logits, tgt[mask] - 1)
 
