@@ -33,6 +33,8 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "itemknn": {"n_neighbors": 40},
     "ease": {"lambda": 50.0},
     "als": {"factors": 8, "iterations": 10},
+    # Spark's ALS: the same small setting on two blocks (each Spark job has a fixed overhead).
+    "spark-als": {"factors": 8, "iterations": 5, "n_blocks": 1},
     "bpr": {"factors": 8, "iterations": 50, "learning_rate": 0.05, "history_negatives": 200},
     "hybrid": {
         "components": [
@@ -60,6 +62,18 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
         "n_threads": 1,
         "show_progress": False,
     },
+    "sasrec_text": {
+        "hidden": 16,
+        "epochs": 20,
+        "lr": 0.01,
+        "batch_size": 64,
+        "max_len": 20,
+        "dropout": 0.1,
+        "text_dim": 8,
+        "n_threads": 1,
+        "show_progress": False,
+    },
+    "slist": {"n_threads": 1},
     "autorec": {"n_threads": 1, "show_progress": False},
     "twotower": {
         "dim": 16,

@@ -28,6 +28,7 @@ _MODELS: dict[str, str] = {
     "random": "digirec.models.chance:RandomModel",
     "contentknn": "digirec.models.contentknn:ContentKNNModel",
     "slist": "digirec.models.slist:SLISTModel",
+    "sasrec_text": "digirec.models.sasrec_text:TextSASRecModel",
 }
 
 

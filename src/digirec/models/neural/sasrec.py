@@ -95,6 +95,11 @@ class SASRec(nn.Module):
         Nominal sequence length (number of position embeddings).
     hidden, n_blocks, n_heads, dropout:
         Model width, depth, attention heads and dropout rate.
+    item_content:
+        Optional frozen ``(n_items, d)`` content vectors (e.g. text embeddings). They are kept
+        as a buffer, projected by a learned ``d -> hidden`` map and added to the id embedding,
+        for the inputs and the tied output alike: items with little data borrow from items
+        with similar text.
     """
 
     def __init__(
@@ -105,6 +110,7 @@ class SASRec(nn.Module):
         n_blocks: int = 2,
         n_heads: int = 1,
         dropout: float = 0.3,
+        item_content: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.n_items = n_items
@@ -115,6 +121,18 @@ class SASRec(nn.Module):
         self.emb_dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(SASRecBlock(hidden, n_heads, dropout) for _ in range(n_blocks))
         self.final_norm = nn.LayerNorm(hidden)
+        self.content_proj: nn.Linear | None = None
+        self.item_content: torch.Tensor | None
+        if item_content is None:
+            self.register_buffer("item_content", None)
+        else:
+            if item_content.ndim != 2 or item_content.shape[0] != n_items:
+                raise ValueError(
+                    f"item_content must be (n_items={n_items}, d), got {tuple(item_content.shape)}"
+                )
+            padded = torch.cat([torch.zeros(1, item_content.shape[1]), item_content.float()])
+            self.register_buffer("item_content", padded)
+            self.content_proj = nn.Linear(item_content.shape[1], hidden, bias=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -127,12 +145,21 @@ class SASRec(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def item_table(self) -> torch.Tensor:
+        """``(n_items + 1, hidden)`` item representations (row 0 = padding, all zeros): the id
+        embedding plus, with content, the projected content vector."""
+        if self.content_proj is None or self.item_content is None:
+            return self.item_emb.weight
+        table: torch.Tensor = self.item_emb.weight + self.content_proj(self.item_content)
+        return table
 
     @property
     def item_vectors(self) -> torch.Tensor:
         """Output embeddings of the real items, ``(n_items, hidden)`` (tied with the input)."""
-        return self.item_emb.weight[1:]
+        return self.item_table()[1:]
 
     def encode(self, seqs: torch.Tensor) -> torch.Tensor:
         """Hidden states ``(B, L, hidden)`` of right-aligned token sequences ``(B, L)``, L<=max_len.
@@ -147,7 +174,8 @@ class SASRec(nn.Module):
         # positions of the nominal max_len array.
         positions = torch.arange(self.max_len - length, self.max_len, device=seqs.device)
         real = seqs != PAD  # (B, L)
-        x = self.item_emb(seqs) * math.sqrt(self.hidden) + self.pos_emb(positions)[None]
+        items = self.item_emb(seqs) if self.content_proj is None else self.item_table()[seqs]
+        x = items * math.sqrt(self.hidden) + self.pos_emb(positions)[None]
         x = self.emb_dropout(x) * real[..., None]
         allowed = attention_mask(real)
         for block in self.blocks:
