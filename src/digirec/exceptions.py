@@ -90,3 +90,11 @@ class MissingExtraError(DigirecError, ImportError):
             f"{package} is required for this feature: install it with "
             f"`pip install 'digirec[{extra}]'`"
         )
+
+
+class MemoryBudgetError(DigirecError, MemoryError):
+    """A dense allocation (e.g. an ``n_items²`` matrix) would exceed the memory budget.
+
+    The message names the size, the budget and where it came from, and the alternatives
+    (a scalable variant, a smaller catalogue, ``DIGIREC_MAX_MEMORY_GB``). See ``docs/scale.md``.
+    """

@@ -15,7 +15,7 @@ from digirec.data.dataset import Dataset
 from digirec.exceptions import ConfigError
 from digirec.models.als import ALSModel, als_fold_in
 from digirec.models.bpr import BPRModel, _bpr_user
-from digirec.models.ease import EASEConfig, EASEModel, _spd_inverse, ease_weights
+from digirec.models.ease import EASEConfig, EASEModel, ease_weights, precision_matrix
 from digirec.models.itemknn import ItemKNNModel, cosine_similarity
 from digirec.models.popular import CategoryPopularModel, PopularModel
 
@@ -217,14 +217,16 @@ def test_ease_large_lambda_limit() -> None:
     )
 
 
-def test_ease_inverse_mirrors_across_blocks() -> None:
-    # The in-place inverse mirrors LAPACK's upper triangle block by block: use tiny blocks
-    # (including a ragged last one) so several blocks are exercised.
+def test_ease_precision_matrix_is_the_inverse_in_both_precisions() -> None:
+    # The torch Cholesky path (two in-place triangular solves) against numpy's inverse.
     x = random_binary(40, 23, 0.2, seed=3)
-    gram = x.T @ x + 2.0 * np.eye(23)
-    expected = np.linalg.inv(gram)
-    for block_rows in (1, 5, 23, 100):
-        np.testing.assert_allclose(_spd_inverse(gram.copy(), block_rows), expected, rtol=1e-9)
+    expected = np.linalg.inv(x.T @ x + 2.0 * np.eye(23))
+    p64 = precision_matrix(sp.csr_matrix(x), 2.0, np.float64).numpy()
+    assert p64.dtype == np.float64
+    np.testing.assert_allclose(p64, expected, rtol=1e-9, atol=1e-12)
+    p32 = precision_matrix(sp.csr_matrix(x), 2.0, np.float32).numpy()
+    assert p32.dtype == np.float32
+    np.testing.assert_allclose(p32, expected, rtol=1e-4, atol=1e-6)
 
 
 def test_ease_model_and_lambda_alias() -> None:

@@ -156,6 +156,16 @@ class HybridModel(Recommender):
         # Learned, not written into config (a second fit tunes again); get_config() returns it.
         self.fitted_config_ = self.config.model_copy(update={"components": specs, "tune": False})
 
+    @property
+    def fit_info_(self) -> dict[str, Any]:
+        """What each component chose while fitting (their ``fit_info_``, e.g. EASE's variant)."""
+        self._check_fitted()
+        return {
+            f"{i}:{model.name}": info
+            for i, model in enumerate(self.components_)
+            if (info := getattr(model, "fit_info_", None))
+        }
+
     def refit(self, dataset: Dataset) -> Recommender:
         """Each component refit its own way (:meth:`Recommender.refit`), the same weights."""
         self._check_fitted()

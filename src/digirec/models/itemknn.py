@@ -1,8 +1,9 @@
 """Item-based nearest neighbours (ItemKNN) with shrunk cosine similarity.
 
 Two items are similar when the same users interacted with both. The similarity matrix is kept
-sparse (``n_neighbors`` per item), so fitting on tens of thousands of users and items takes
-seconds and scoring is one sparse product ``X @ S``.
+sparse (``n_neighbors`` per item) and the co-occurrences behind it are formed block by block,
+so memory stays ``O(n_items x n_neighbors)`` at any catalogue size; scoring is one sparse
+product ``X @ S``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,13 @@ class ItemKNNModel(Recommender):
             self.user_items_ = csr_from_state("user_items", state, (n_users, n_items))
 
 
-def cosine_similarity(matrix: sp.csr_matrix, shrink: float, n_neighbors: int) -> sp.csr_matrix:
+def cosine_similarity(
+    matrix: sp.csr_matrix,
+    shrink: float,
+    n_neighbors: int,
+    *,
+    block_entries: int | None = None,
+) -> sp.csr_matrix:
     """Shrunk cosine similarity between the columns of ``matrix``, top ``n_neighbors`` per row.
 
     Parameters
@@ -113,32 +120,88 @@ def cosine_similarity(matrix: sp.csr_matrix, shrink: float, n_neighbors: int) ->
     n_neighbors:
         Entries kept per row (largest first; ties by column index, so the result is
         deterministic). The diagonal is always 0.
+    block_entries:
+        Upper bound on the co-occurrence entries formed at once (default
+        :data:`BLOCK_ENTRIES`). The co-occurrence matrix ``XᵀX`` is never built whole: it is
+        formed for blocks of item rows, each pruned to its top ``n_neighbors`` before the next,
+        so memory is ``O(block_entries + n_items x n_neighbors)`` however dense ``XᵀX`` is
+        (a shop with 1M users and 10M events has ~10⁸ co-occurring pairs). Every row is
+        computed exactly as in one block, so the result does not depend on the blocking.
 
     Returns
     -------
     ``(n_items, n_items)`` float32 CSR matrix.
     """
     csc = sp.csc_matrix(matrix, dtype=np.float64)
-    # Co-occurrences in float64: the only O(nnz(XᵀX)) object; it stays sparse.
-    cooc = (csc.T @ csc).tocoo()
-    norms = np.sqrt(np.asarray(csc.multiply(csc).sum(axis=0)).ravel())
-    off_diag = cooc.row != cooc.col
-    rows, cols = cooc.row[off_diag], cooc.col[off_diag]
-    denom = norms[rows] * norms[cols] + shrink
-    values = np.divide(cooc.data[off_diag], denom, out=np.zeros(len(rows)), where=denom > 0)
-    keep = _top_per_row(rows, cols, values, n_neighbors) & (values != 0)
+    items_by_users = sp.csr_matrix(csc.T)
     n_items = matrix.shape[1]
+    norms = np.sqrt(np.asarray(csc.multiply(csc).sum(axis=0)).ravel())
+    # Row i of XᵀX has at most sum_{u in users(i)} |items(u)| entries: an exact upper bound
+    # per row that sizes the blocks without forming anything.
+    user_lengths = np.diff(sp.csr_matrix(matrix).indptr).astype(np.float64)
+    row_bound = (items_by_users != 0).astype(np.float64) @ user_lengths
+    limit = BLOCK_ENTRIES if block_entries is None else max(int(block_entries), 1)
+    out_rows: list[NDArray[np.int64]] = []
+    out_cols: list[NDArray[np.int64]] = []
+    out_vals: list[NDArray[np.float32]] = []
+    for lo, hi in _row_blocks(row_bound, limit):
+        # Co-occurrences in float64 for item rows lo..hi-1 only.
+        cooc = (items_by_users[lo:hi] @ csc).tocoo()
+        rows = cooc.row.astype(np.int64) + lo
+        cols = cooc.col.astype(np.int64)
+        off_diag = rows != cols
+        rows, cols, data = rows[off_diag], cols[off_diag], cooc.data[off_diag]
+        del cooc
+        denom = norms[rows] * norms[cols] + shrink
+        values = np.divide(data, denom, out=np.zeros(len(rows)), where=denom > 0)
+        keep = top_per_row(rows, cols, values, n_neighbors) & (values != 0)
+        out_rows.append(rows[keep])
+        out_cols.append(cols[keep])
+        out_vals.append(values[keep].astype(np.float32))
     result = sp.csr_matrix(
-        (values[keep].astype(np.float32), (rows[keep], cols[keep])), shape=(n_items, n_items)
+        (
+            np.concatenate(out_vals) if out_vals else np.zeros(0, np.float32),
+            (
+                np.concatenate(out_rows) if out_rows else np.zeros(0, np.int64),
+                np.concatenate(out_cols) if out_cols else np.zeros(0, np.int64),
+            ),
+        ),
+        shape=(n_items, n_items),
+        dtype=np.float32,
     )
     result.sort_indices()
     return result
 
 
-def _top_per_row(
-    rows: NDArray[np.int32], cols: NDArray[np.int32], values: NDArray[np.float64], n: int
+#: Default bound on the co-occurrence entries :func:`cosine_similarity` forms at once
+#: (about 0.5 GB of temporaries at ~32 bytes per entry).
+BLOCK_ENTRIES = 16_000_000
+
+
+def _row_blocks(row_bound: NDArray[np.float64], limit: int) -> list[tuple[int, int]]:
+    """Consecutive ``[lo, hi)`` row ranges whose summed bound stays within ``limit``.
+
+    A single row above ``limit`` gets a block of its own (it cannot be split).
+    """
+    blocks: list[tuple[int, int]] = []
+    lo, total = 0, 0.0
+    for i, bound in enumerate(row_bound.tolist()):
+        if i > lo and total + bound > limit:
+            blocks.append((lo, i))
+            lo, total = i, 0.0
+        total += bound
+    if lo < len(row_bound):
+        blocks.append((lo, len(row_bound)))
+    return blocks
+
+
+def top_per_row(
+    rows: NDArray[np.integer[Any]],
+    cols: NDArray[np.integer[Any]],
+    values: NDArray[np.float64],
+    n: int,
 ) -> NDArray[np.bool_]:
-    """Mask of the ``n`` largest values within each row (vectorised: one lexsort)."""
+    """Mask of the ``n`` largest values within each row (ties by column; one lexsort)."""
     if len(rows) == 0:
         return np.zeros(0, dtype=bool)
     order = np.lexsort((cols, -values, rows))

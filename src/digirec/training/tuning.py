@@ -340,6 +340,11 @@ class TunedModel:
                 "best_epoch": history.best_epoch,
                 "seconds_per_epoch": history.seconds_per_epoch,
             }
+        fit_info = getattr(self.model, "fit_info_", None)
+        if fit_info:
+            # What the refit model chose for this data (e.g. EASE's dense or head+neighbours
+            # variant under the memory budget, SASRec's full or sampled softmax).
+            entry["fit_info"] = fit_info
         return entry
 
 
