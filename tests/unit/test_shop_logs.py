@@ -137,9 +137,13 @@ def test_na_tokens_and_empty_cells_mean_the_same_in_numbers(tmp_path: Path, toke
     assert raw.interactions[C.WEIGHT].isna().tolist() == [True, False]
 
 
-@pytest.mark.parametrize("column", ["rating", "weight"])
-def test_negative_ratings_and_weights_are_bad_rows(tmp_path: Path, column: str) -> None:
+def test_negative_weight_is_a_bad_row_and_a_negative_rating_is_noted(tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
-    path.write_text(f"user_id,item_id,{column}\nu,i,3\nu,j,-1\n")
-    with pytest.raises(SchemaError, match=rf"row 2, field '{column}'.*negative"):
+    path.write_text("user_id,item_id,weight\nu,i,3\nu,j,-1\n")
+    with pytest.raises(SchemaError, match=r"row 2, field 'weight'.*negative"):
         load_data(path)
+    signed = tmp_path / "signed.csv"
+    signed.write_text("user_id,item_id,rating\nu,i,3\nu,j,-2.5\n")
+    raw = load_data(signed)
+    assert raw.interactions[C.RATING].tolist() == [3.0, -2.5]
+    assert any("1 row(s) have a negative rating" in note for note in raw.report.notes)

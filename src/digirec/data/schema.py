@@ -9,7 +9,8 @@ rules therefore exist once:
 * ``timestamp`` accepts unix seconds, unix milliseconds (any value above ``1e11``; Amazon 2023 uses
   them) and ISO-8601 dates or datetimes (naive ones are read as UTC); it becomes float64 seconds,
   NaN when the cell is empty (unknown).
-* ``rating`` and ``weight`` must be numbers >= 0; an empty cell and the tokens ``NA``,
+* ``rating`` and ``weight`` must be numbers, a weight >= 0 (a negative rating is kept with a
+  note in the report: signed scales exist); an empty cell and the tokens ``NA``,
   ``NaN``, ``null``, ``none`` all mean unknown (NaN); ``event`` must be a non-empty string and
   is lower-cased; unknown event types are kept (the weighting layer decides on them).
 * ``price`` accepts numbers and strings such as ``"$12.99"``, ``"1,299.00"`` or a range
@@ -585,10 +586,10 @@ def _check_interactions(df: pd.DataFrame, bad: BadRows, names: Mapping[str, str]
             numbers, wrong = parse_number_column(df[column])
             field = names.get(column, column)
             bad.flag(wrong, field, _reason("a number"), df[column])
-            # A negative weight would make an interaction count against the item, and a
-            # negative rating is outside every scale digirec reads: refuse both.
-            negative = (numbers < 0).to_numpy(dtype=bool)
-            bad.flag(negative, field, lambda v: f"{v!r} is negative (must be >= 0)", df[column])
+            if column == WEIGHT:
+                # A negative weight would make an interaction count against the item.
+                negative = (numbers < 0).to_numpy(dtype=bool)
+                bad.flag(negative, field, lambda v: f"{v!r} is negative (must be >= 0)", df[column])
             out[column] = numbers
     frame = pd.DataFrame(out)
     for column in df.columns:
@@ -608,6 +609,14 @@ def _finish_interactions(
             listed = ", ".join(f"{name!r} x {n}" for name, n in other.items())
             report.notes.append(
                 f"{file}: event types outside {sorted(KNOWN_EVENTS)} kept: {listed}"
+            )
+    if RATING in frame.columns:
+        n_negative = int((frame[RATING] < 0).sum())
+        if n_negative:
+            # Signed scales (Jester's -10..10, centred ratings) are real: kept, and said.
+            report.notes.append(
+                f"{file}: {n_negative} row(s) have a negative rating (kept: explicit-rating "
+                "models learn ratings as given; implicit models do not read ratings)"
             )
     n_unknown_time = int(frame[TIMESTAMP].isna().sum()) if TIMESTAMP in df.columns else 0
     if n_unknown_time:
