@@ -534,6 +534,7 @@ class ProductSearch:
         self._brand_terms = self._build_brand_terms()
         self._category_terms, self._flexible_terms = self._build_category_terms()
         self._ambiguous: dict[str, bool] = {}
+        self._zh_names: dict[str, dict[str, str]] = {}
         self._compatibility_terms: dict[str, _Term] = {}
 
     @property
@@ -809,6 +810,21 @@ class ProductSearch:
         )
         return SearchResult(frame, constraints, self.encoder_name, chosen.astype(np.int64))
 
+    def _zh_name(self, column: str, value: str) -> str:
+        """The Chinese name of a category or brand (``category_zh`` / ``brand_zh``), else the
+        name itself (a brand without a Chinese name keeps its own)."""
+        names = self._zh_names.get(column)
+        if names is None:
+            names = {}
+            zh_column = f"{column}_zh"
+            if column in self.items.columns and zh_column in self.items.columns:
+                pairs = self.items[[column, zh_column]].dropna().drop_duplicates(subset=[column])
+                names = {
+                    str(a): str(b) for a, b in zip(pairs[column], pairs[zh_column], strict=True)
+                }
+            self._zh_names[column] = names
+        return names.get(str(value), str(value))
+
     def _convert_currency(self, parsed: ParsedQuery) -> tuple[str, str] | None:
         """Bring the query's price bounds into the catalogue's currency (in place), or return
         the English and Chinese reason why that cannot be done honestly."""
@@ -866,16 +882,24 @@ class ProductSearch:
                     mask &= np.isfinite(self.price) & (self.price >= low) & (self.price <= high)
             n = int(mask.sum())
             words = [*brands, *categories]
+            words_zh = [
+                *(self._zh_name(C.BRAND, b) for b in brands),
+                *(self._zh_name(C.CATEGORY, c) for c in categories),
+            ]
             if hi is not None and lo is None:
                 words.append(f"under {_fmt(hi)}")
+                words_zh.append(f"{_fmt(hi)}以下")
             elif lo is not None and hi is None:
                 words.append(f"over {_fmt(lo)}")
+                words_zh.append(f"{_fmt(lo)}以上")
             elif lo is not None and hi is not None:
                 words.append(f"{_fmt(lo)}-{_fmt(hi)}")
+                words_zh.append(f"{_fmt(lo)}-{_fmt(hi)}")
             text = " ".join(words)
             if n and text and text not in seen:
                 seen.add(text)
-                out.append({"query": text, "n_matching": n})
+                # The Chinese query is understood by the same parser (手机 -> Phones).
+                out.append({"query": text, "query_zh": " ".join(words_zh), "n_matching": n})
 
         lo = None if drop_price else parsed.price_min
         hi = None if drop_price else parsed.price_max
@@ -898,11 +922,15 @@ class ProductSearch:
         if parsed.categories:
             mask &= np.isin(self.category, parsed.categories)
             cats = ", ".join(parsed.categories)
-            steps.append((f"category {cats}", f"品类 {cats}", int(mask.sum())))
+            cats_zh = "、".join(self._zh_name(C.CATEGORY, c) for c in parsed.categories)
+            steps.append((f"category {cats}", f"品类{cats_zh}", int(mask.sum())))
         if parsed.brands or parsed.unknown_brands:
             mask &= np.isin(self.brand, parsed.brands)
             names = ", ".join(parsed.brands + parsed.unknown_brands)
-            steps.append((f"brand {names}", f"品牌 {names}", int(mask.sum())))
+            names_zh = "、".join(
+                self._zh_name(C.BRAND, b) for b in parsed.brands + parsed.unknown_brands
+            )
+            steps.append((f"brand {names}", f"品牌{names_zh}", int(mask.sum())))
         if parsed.price_min is not None or parsed.price_max is not None:
             lo = -np.inf if parsed.price_min is None else parsed.price_min
             hi = np.inf if parsed.price_max is None else parsed.price_max

@@ -32,10 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from service_helpers import Shop, make_settings, train
-from web_helpers import ORIGIN, benchmark_document
+from web_helpers import ORIGIN, benchmark_document, rating_folds_document
 
 from digirec.artifacts import save_bundle
 from digirec.data.synth import SynthConfig, generate_shop
+from digirec.evaluation.served import evaluate_for_bundle
 from digirec.serving.app import create_app
 from digirec.store import open_store
 
@@ -70,6 +71,7 @@ def web_shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     raw = generate_shop(SynthConfig(n_users=300, n_items=150, random_state=11))
     dataset, model = train(raw)
     bundle = save_bundle(model, dataset, tmp_path_factory.mktemp("web-bundle") / "ease")
+    evaluate_for_bundle(model, dataset, bundle)  # the dashboard's held-out score
     return Shop(raw=raw, dataset=dataset, model=model, bundle=bundle)
 
 
@@ -90,6 +92,9 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     speed = {"config": {"n_items": 10}, "results": [{"index": "exact", "p50_ms": 1.5}]}
     (folder / "speed.json").write_text(json.dumps(speed))
     (folder / "broken.json").write_text("{not json")
+    (folder / "ratings.json").write_text(json.dumps(rating_folds_document()))
+    # Same data set and protocol as webshop.json: the section titles must still differ.
+    (folder / "webshop_again.json").write_text(json.dumps(benchmark_document()))
     return folder
 
 
@@ -214,3 +219,19 @@ def page(browser: Any) -> Iterator[Any]:
     opened = context.new_page()
     yield opened
     context.close()
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    """``open_page(width, height, locale)``: a fresh context (own cookies) at that size."""
+    contexts: list[Any] = []
+
+    def factory(width: int = 1400, height: int = 1000, locale: str = "en-US") -> Any:
+        context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield factory
+    for context in contexts:
+        context.close()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+#: Where screenshots go (``DIGIREC_TEST_SCREENSHOTS`` overrides; gitignored by default).
+SCREENSHOTS = Path(
+    os.environ.get("DIGIREC_TEST_SCREENSHOTS", ROOT / "test-artifacts" / "screenshots")
+)
 #: Posts from our own pages carry this Origin (the TestClient's host).
 ORIGIN = {"origin": "http://testserver"}
 
@@ -68,6 +72,39 @@ def benchmark_document() -> dict[str, Any]:
         "tuning_metric": "ndcg@10",
         "results": results,
         "cold_users": {"pop": {"ndcg@10": 0.01}, "ease": {"ndcg@10": 0.02}},
+    }
+
+
+def rating_folds_document() -> dict[str, Any]:
+    """A rating-prediction results document (the shape of the ML-100K u1-u5 folds file)."""
+
+    def folds(rmse: float, valid: float) -> list[dict[str, Any]]:
+        return [
+            {
+                "fold": f,
+                "rmse": rmse + 0.001 * f,
+                "mae": rmse * 0.79,
+                "valid_rmse": valid + 0.001 * f,
+            }
+            for f in range(1, 6)
+        ]
+
+    rows = [("baseline", 0.9412, 0.0052, 0.93), ("autorec", 0.8879, 0.0049, 0.89)]
+    return {
+        "dataset": {"name": "ratings-shop", "path": "/srv/secret/place/ratings", "n_folds": 5},
+        "protocol": "rating-folds",
+        "tuned": True,
+        "results": [
+            {
+                "model": name,
+                "grid": {"reg": [0.1, 1.0, 10.0], "n_factors": [16, 32]},
+                "folds": folds(rmse, valid),
+                "test": {"rmse": rmse, "mae": round(rmse * 0.79, 4), "rmse_std": sd, "mae_std": sd},
+                "fit_seconds": 0.5,
+                "tune_seconds": 3.0,
+            }
+            for name, rmse, sd, valid in rows
+        ],
     }
 
 

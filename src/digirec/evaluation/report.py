@@ -195,6 +195,10 @@ ZH: dict[str, str] = {
     "No result files.": "没有结果文件。",
     "digirec benchmark report": "digirec 基准报告",
     "interactions per user in training": "训练中的人均交互数",
+    "share of the training data": "训练数据比例",
+    "train": "训练集",
+    "valid": "验证集",
+    "test": "测试集",
     "benchmark wall time": "基准总耗时",
     "Long tail of item popularity": "商品热度长尾",
     "most popular": "最热门",
@@ -392,7 +396,7 @@ def _svg_open(chart_id: str, title: str, desc: str, width: int, height: int) -> 
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'aria-labelledby="{chart_id}-t {chart_id}-d">'
         f'<title id="{chart_id}-t">{_esc(title)}</title>'
-        f'<desc id="{chart_id}-d">{_esc(desc)}</desc>'
+        f'<desc id="{chart_id}-d" translate="no">{_esc(desc)}</desc>'
     )
 
 
@@ -441,14 +445,14 @@ def svg_bar_chart(
         weight = ' font-weight="700"' if is_best else ""
         parts.append(
             f'<text x="{label_w - 6}" y="{y + bar_h - 5}" text-anchor="end" {_FONT}'
-            f"{weight}>{_esc(label)}</text>"
+            f' translate="no"{weight}>{_esc(label)}</text>'
         )
         if value is not None:
             bar_w = max(1.0, plot_w * abs(value) / span)
             fill = BEST_COLOUR if is_best else colour
             parts.append(
                 f'<rect class="bar" x="{label_w}" y="{y}" width="{bar_w:.1f}" height="{bar_h}" '
-                f'fill="{fill}" rx="2"><title>{_esc(label)}: {show(value)}</title></rect>'
+                f'fill="{fill}" rx="2"><title>{_esc(label)}{_colon()}{show(value)}</title></rect>'
             )
             text_x = label_w + bar_w + 4
         else:
@@ -627,12 +631,12 @@ def svg_line_chart(
         for x, y in ordered:
             parts.append(
                 f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}">'
-                f"<title>{_esc(name)}: {_fmt(x, 3)} → {_fmt(y, 4)}</title></circle>"
+                f"<title>{_esc(name)}{_colon()}{_fmt(x, 3)} → {_fmt(y, 4)}</title></circle>"
             )
         ly = top + 12 + n * 16
         parts.append(
             f'<rect x="{left + plot_w + 10}" y="{ly - 9}" width="10" height="10" '
-            f'fill="{colour}"/><text x="{left + plot_w + 24}" y="{ly}" {_FONT}>'
+            f'fill="{colour}"/><text x="{left + plot_w + 24}" y="{ly}" {_FONT} translate="no">'
             f"{_esc(name)}</text>"
         )
     parts.append("</svg>")
@@ -677,7 +681,7 @@ def _table(
         for c, cell in enumerate(row):
             text = cell if c in raw_columns else _esc(cell)
             if c == 0:
-                cells.append(f'<th scope="row">{text}</th>')
+                cells.append(f'<th scope="row" translate="no">{text}</th>')
             elif (r, c) in best_cells:
                 cells.append(
                     f'<td class="best">{text}<span class="sr-only"> {_t("(best)")}</span></td>'
@@ -727,7 +731,10 @@ def _metric_table(
             cells.append(cell)
         row = [_esc(name), *cells]
         if extra_cells:
-            row.extend(_esc(c) for c in extra_cells[i])
+            row.extend(
+                _esc(c) if _NUMERIC.match(c) else f'<span translate="no">{_esc(c)}</span>'
+                for c in extra_cells[i]
+            )
         rows.append(row)
     header = [_t("model"), *(f"{m} {'↓' if lower_is_better(m) else '↑'}" for m in metrics)]
     every = frozenset(range(len(header) + len(extra_header)))
@@ -781,7 +788,7 @@ def _dataset_section(file: ResultFile, cid: str) -> str:
     split = doc.get("split")
     if isinstance(split, Mapping):
         stats += [
-            (_t("split: {name}", name=k.removeprefix("n_")), _fmt(v, 0))
+            (_t("split: {name}", name=_t(k.removeprefix("n_"))), _fmt(v, 0))
             for k, v in split.items()
             if _number(v) is not None
         ]
@@ -947,7 +954,11 @@ def _slice_section(document: Mapping[str, Any], key: str, title: str, cid: str) 
 
 
 #: Readable axis titles for the x keys of learning curves.
-_X_TITLES = {"interactions_per_user": "interactions per user in training"}
+_X_TITLES = {
+    "interactions_per_user": "interactions per user in training",
+    "fraction": "share of the training data",
+    "train_fraction": "share of the training data",
+}
 
 
 def _curve_points(points: Any) -> tuple[list[tuple[float, float]], str, str]:
@@ -1358,7 +1369,7 @@ def _generic_section(file: ResultFile, level: int, title: str, is_open: bool) ->
             facts.append((str(key), _cell(value)))
     if facts:
         items = "".join(f"<div><dt>{_esc(k)}</dt><dd>{_esc(v)}</dd></div>" for k, v in facts[:40])
-        parts.append(f'<dl class="stats">{items}</dl>')
+        parts.append(f'<dl class="stats" translate="no">{items}</dl>')
     for key, value in doc.items():
         rows_in = [r for r in value if isinstance(r, Mapping)] if isinstance(value, list) else []
         if not rows_in:
@@ -1369,10 +1380,14 @@ def _generic_section(file: ResultFile, level: int, title: str, is_open: bool) ->
                 k for k in r if k not in columns and not isinstance(r[k], Mapping | list)
             )
         rows = [[_cell(r.get(c)) for c in columns] for r in rows_in]
-        parts.append(_table(_t("{name}: {key}", name=file.name, key=key), columns, rows))
+        parts.append(
+            '<div translate="no">'
+            + _table(_t("{name}: {key}", name=file.name, key=key), columns, rows)
+            + "</div>"
+        )
     pretty = _esc(json.dumps(doc, indent=1)[:20_000])
     parts.append(
-        f"<details><summary>{_t('Raw JSON')}</summary><pre>{pretty}</pre></details>"
+        f'<details><summary>{_t("Raw JSON")}</summary><pre translate="no">{pretty}</pre></details>'
         "</section></details>"
     )
     return "".join(parts)

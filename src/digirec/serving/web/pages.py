@@ -211,6 +211,7 @@ class Pages:
             version=__version__,
             currency=self.currency,
             money=lambda value: format_money(value, self.currency, lang),
+            stamp=readable_time,
             **{"q": None, "unknown_shopper": None, **context},
         )
         response = HTMLResponse(html, status_code=status)
@@ -333,7 +334,12 @@ class Pages:
                 json={
                     "item_ids": session,
                     "k": self.web.web_k,
-                    **{k: v for k, v in filters.items() if v is not None},
+                    # The JSON body takes lists of categories / brands (the query takes repeats).
+                    **{
+                        k: [v] if k in ("category", "brand") else v
+                        for k, v in filters.items()
+                        if v is not None
+                    },
                     **({} if show_all else {"in_stock": True}),
                 },
                 key=server_key(self.settings),
@@ -858,6 +864,21 @@ class Pages:
 
 
 # ====================================================================== page helpers
+def readable_time(value: Any) -> str:
+    """An ISO timestamp as ``2026-12-01 21:46 UTC`` (no "T", no offset noise), else as it is."""
+    from datetime import UTC, datetime
+
+    if not value:
+        return "–"
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _notice(notice: str | None, uid: str | None, stored: str | None) -> str | None:
     """The label key of a one-off message after an event: anonymous events are only kept in
     this browser session, and the message says so (never "recommendations updated")."""
@@ -894,21 +915,22 @@ def _retrained_text(info: Any, labels: Mapping[str, str]) -> str | None:
 
 def _rate_chart(rate: Mapping[str, Any], lang: str, chart_id: str) -> str:
     """Events per minute over the last hour: numeric x ticks in minutes before now."""
-    from digirec.evaluation.report import svg_column_chart
+    from digirec.evaluation.report import language, svg_column_chart
 
     labels = LABELS[lang]
     ticks = {0: "-60", 15: "-45", 30: "-30", 45: "-15", 59: "0"}
-    return svg_column_chart(
-        labels["event_rate"],
-        rate["per_minute"],
-        chart_id=chart_id,
-        x_labels=ticks,
-        x_label=labels["minutes_before_now"],
-        y_label=labels["events_per_minute"],
-        width=900,
-        height=200,
-        summary=labels["events_last_hour"].format(n=rate["total"], rate=rate["rate"]),
-    )
+    with language(lang):
+        return svg_column_chart(
+            labels["event_rate"],
+            rate["per_minute"],
+            chart_id=chart_id,
+            x_labels=ticks,
+            x_label=labels["minutes_before_now"],
+            y_label=labels["events_per_minute"],
+            width=900,
+            height=200,
+            summary=labels["events_last_hour"].format(n=rate["total"], rate=rate["rate"]),
+        )
 
 
 def _band_bounds(label: str) -> tuple[float, float] | None:
@@ -942,7 +964,7 @@ def _profile_charts(
 ) -> list[dict[str, str]]:
     """Three small bar charts of the profile's affinities: the top six brands and categories
     by share, and the price bands in price order with rounded bounds in the currency."""
-    from digirec.evaluation.report import svg_bar_chart
+    from digirec.evaluation.report import language, svg_bar_chart
 
     labels = LABELS[lang]
     out = []
@@ -965,15 +987,16 @@ def _profile_charts(
         else:
             top = sorted(shares.items(), key=lambda kv: -float(kv[1]))[:6]
             shown = [names.get(str(k), str(k)) if lang == "zh" else str(k) for k, _ in top]
-        svg = svg_bar_chart(
-            title,
-            shown,
-            [float(v) for _, v in top],
-            chart_id=f"profile-{key}",
-            width=300,
-            highlight_best=False,
-            percent=True,
-            unit=labels["share_of_activity"],
-        )
+        with language(lang):  # chart tooltips in the page's language and punctuation
+            svg = svg_bar_chart(
+                title,
+                shown,
+                [float(v) for _, v in top],
+                chart_id=f"profile-{key}",
+                width=300,
+                highlight_best=False,
+                percent=True,
+                unit=labels["share_of_activity"],
+            )
         out.append({"title": title, "svg": svg})
     return out
