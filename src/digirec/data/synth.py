@@ -22,6 +22,14 @@ it is a :class:`SynthConfig` knob:
 
 Everything is drawn from :class:`numpy.random.Generator` instances derived from
 ``random_state`` alone, so a configuration always yields identical frames.
+
+Large shops: :func:`write_synthetic_shop` simulates and writes the log per block of
+:data:`USERS_PER_CHUNK` users, and ``n_events`` sets the sessions per user from a pilot run.
+1M users, 100k items and 10M events took 75 CPU seconds and 1.3 GB of peak memory here
+(``digirec synth --n-users 1000000 --n-items 100000 --n-events 10000000``). Categories of more
+than 2,048 items sample views from per-session candidates (:func:`_sample_large_pool`), and a
+catalogue past the distinct products of its reference lines (from about 5,000 items) lists
+repeated accessories at once instead of after 60 redraws each; smaller shops are unchanged.
 """
 
 from __future__ import annotations
