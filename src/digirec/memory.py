@@ -36,6 +36,7 @@ __all__ = [
     "dense_bytes",
     "format_bytes",
     "memory_budget_bytes",
+    "softmax_bytes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,15 @@ def dense_bytes(shape: Sequence[int], dtype: DTypeLike = np.float32, copies: flo
     """Bytes of ``copies`` dense arrays of ``shape`` and ``dtype`` (no allocation)."""
     n = math.prod(int(s) for s in shape)
     return math.ceil(n * np.dtype(dtype).itemsize * copies)
+
+
+def softmax_bytes(n_rows: int, n_items: int) -> int:
+    """Peak bytes of a full softmax cross-entropy over ``n_items`` for ``n_rows`` examples.
+
+    Three float32 ``n_rows x n_items`` arrays live at once in a torch training step: the
+    logits, the log-softmax saved for the backward pass, and the gradient of the logits.
+    """
+    return dense_bytes((n_rows, n_items), np.float32, 3)
 
 
 def format_bytes(n_bytes: float) -> str:

@@ -261,3 +261,68 @@ def test_ease_fits_17k_items_with_default_threads() -> None:
     assert result["shape"] == [17_000, 17_000] and result["dtype"] == "float32"
     assert result["diag_zero"]
     assert result["worst"] < 1e-3, result
+
+
+# ---------------------------------------------------------------------- softmax and blend memory
+def sequences_dataset(n_users: int, n_items: int, length: int, seed: int) -> Dataset:
+    rng = np.random.default_rng(seed)
+    rows = [
+        (f"u{u}", f"i{i}", float(t))
+        for u in range(n_users)
+        for t, i in enumerate(rng.choice(n_items, size=length, replace=False))
+    ]
+    return Dataset.from_interactions(
+        pd.DataFrame(rows, columns=[C.USER_ID, C.ITEM_ID, C.TIMESTAMP])
+    )
+
+
+def test_sasrec_switches_to_sampled_softmax_past_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from digirec.models.sasrec import AUTO_NEGATIVES, SASRecConfig, SASRecModel, softmax_plan
+
+    config = SASRecConfig(batch_size=2)
+    lengths = np.array([3, 7, 5, 1])
+    # Largest batch: the 2 longest rows, 7 + 5 targets, x 1000 items x 3 float32 arrays.
+    monkeypatch.setenv(MAX_MEMORY_ENV, str(12 * 1000 * 12 / GIB))
+    assert softmax_plan(config, lengths, 1000) == (
+        0,
+        {"full_softmax_peak_bytes": 144_000, "n_items": 1000, "loss": "full", "n_negatives": 0},
+    )
+    monkeypatch.setenv(MAX_MEMORY_ENV, str(143_000 / GIB))
+    n_negatives, info = softmax_plan(config, lengths, 1000)
+    assert (
+        n_negatives == AUTO_NEGATIVES and info["switched_from_full"] and info["loss"] == "sampled"
+    )
+    # A configured sampled softmax is kept whatever the budget.
+    assert softmax_plan(SASRecConfig(n_negatives=7), lengths, 1000)[0] == 7
+    # A real fit under a tiny budget trains with the sampled softmax and says so
+    # (its largest batch: 16 rows x 5 targets x 30 items x 12 bytes = 28,800 bytes).
+    monkeypatch.setenv(MAX_MEMORY_ENV, str(20_000 / GIB))
+    ds = sequences_dataset(40, 30, 6, seed=0)
+    model = SASRecModel(
+        {"epochs": 1, "hidden": 8, "show_progress": False, "n_threads": 1, "batch_size": 16}
+    ).fit(ds)
+    assert model.n_negatives_ == AUTO_NEGATIVES and model.fit_info_["loss"] == "sampled"
+    assert model.config.n_negatives == 0  # the choice is learned, not written into the config
+
+
+def test_hybrid_weight_search_sample_shrinks_to_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from digirec.data.split import leave_one_out
+    from digirec.models.hybrid import HybridModel
+
+    ds = sequences_dataset(600, 50, 6, seed=1)
+    masks = leave_one_out(ds)
+    train, valid = ds.subset(masks.train), ds.subset(masks.valid)
+    components = [{"model": "pop", "fixed": True}, {"model": "itemknn", "fixed": True}]
+    roomy = HybridModel(components=components, weight_step=0.5).fit(train, valid)
+    # The hybrid keeps part of validation aside; the search uses all the rest (300 here).
+    searchable = roomy.n_weight_search_users_
+    assert searchable > 200
+    # 2 components + blend + top-k copy: 4 float32 rows of 50 items = 800 bytes per user.
+    monkeypatch.setenv(MAX_MEMORY_ENV, str(150 * 800 / GIB))
+    tight = HybridModel(components=components, weight_step=0.5).fit(train, valid)
+    assert tight.n_weight_search_users_ == 150
+    assert tight.fit_info_["weight_search_users"] == 150

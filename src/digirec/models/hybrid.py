@@ -80,7 +80,8 @@ class HybridConfig(ModelConfig):
     weight_step:
         Resolution of the weight simplex grid (0.1 -> weights 0, 0.1, ..., 1).
     max_valid_users:
-        Validation users sampled for the weight search (memory: users x items floats per model).
+        Validation users sampled for the weight search (memory: users x items floats per model;
+        fewer when they would not fit the memory budget, see ``n_weight_search_users_``).
     """
 
     components: list[ComponentSpec] = Field(default_factory=_default_components, min_length=1)
@@ -160,11 +161,15 @@ class HybridModel(Recommender):
     def fit_info_(self) -> dict[str, Any]:
         """What each component chose while fitting (their ``fit_info_``, e.g. EASE's variant)."""
         self._check_fitted()
-        return {
-            f"{i}:{model.name}": info
+        info: dict[str, Any] = {
+            f"{i}:{model.name}": part
             for i, model in enumerate(self.components_)
-            if (info := getattr(model, "fit_info_", None))
+            if (part := getattr(model, "fit_info_", None))
         }
+        searched = getattr(self, "n_weight_search_users_", None)
+        if searched is not None:
+            info["weight_search_users"] = searched
+        return info
 
     def refit(self, dataset: Dataset) -> Recommender:
         """Each component refit its own way (:meth:`Recommender.refit`), the same weights."""
@@ -195,8 +200,10 @@ class HybridModel(Recommender):
         """Best weights on the simplex grid by NDCG@10 on (a sample of) ``users``."""
         truth = valid.user_item_matrix(binary=True)
         rng = np.random.default_rng(self.config.random_state)
-        if len(users) > self.config.max_valid_users:
-            users = np.sort(rng.choice(users, self.config.max_valid_users, replace=False))
+        n_users = min(self.config.max_valid_users, _weight_search_users(self))
+        if len(users) > n_users:
+            users = np.sort(rng.choice(users, n_users, replace=False))
+        self.n_weight_search_users_ = len(users)
         seen_rows = self.seen_[users]
         rows, cols = seen_rows.nonzero()
         normalised = []
@@ -259,6 +266,19 @@ class HybridModel(Recommender):
             model.is_fitted = True
             components.append(model)
         self.components_ = components
+
+
+def _weight_search_users(model: HybridModel) -> int:
+    """Most validation users whose scores fit the memory budget during the weight search.
+
+    The search holds one ``(users, n_items)`` float32 score matrix per component plus the
+    blend and its top-k copy: 4,000 users x 100,000 items x 5 arrays would be 8 GB. At least
+    100 users are kept (the config's lower bound).
+    """
+    from digirec.memory import dense_bytes, memory_budget_bytes
+
+    per_user = dense_bytes((1, model.seen_.shape[1]), np.float32, len(model.components_) + 2)
+    return max(100, memory_budget_bytes() // per_user)
 
 
 def simplex_grid(n: int, step: float) -> list[NDArray[np.float64]]:

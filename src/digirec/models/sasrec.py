@@ -25,6 +25,7 @@ exactly this path.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from digirec.models.neural.sasrec import SASRec
 
 STATE_PREFIX = "net."
+
+logger = logging.getLogger(__name__)
 
 
 class SASRecConfig(NeuralConfig):
@@ -119,6 +122,11 @@ class SASRecModel(Recommender):
     history_:
         The :class:`~digirec.training.trainer.TrainHistory` of the fit (epochs, losses,
         validation NDCG@10, seconds per epoch).
+    n_negatives_:
+        Negatives of the sampled softmax the fit used (0: full softmax); differs from the
+        config when the full softmax did not fit the memory budget (:func:`softmax_plan`).
+    fit_info_:
+        That choice with its memory estimate, for logs and the benchmark JSON.
     """
 
     name: ClassVar[str] = "sasrec"
@@ -130,6 +138,8 @@ class SASRecModel(Recommender):
     net_: SASRec
     user_seqs_: NDArray[np.int64]
     history_: TrainHistory | None
+    n_negatives_: int
+    fit_info_: dict[str, Any]
 
     # ------------------------------------------------------------------ fit
     def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
@@ -146,6 +156,10 @@ class SASRecModel(Recommender):
         sequences = user_sequences(dataset)
         self.user_seqs_ = right_aligned(sequences, cfg.max_len)
         inputs, targets, lengths = next_item_examples(sequences, cfg.max_len)
+        # Full softmax unless the logits of the largest possible batch would not fit the memory
+        # budget; then the sampled softmax, recorded in n_negatives_ / fit_info_.
+        self.n_negatives_, self.fit_info_ = softmax_plan(cfg, lengths, dataset.n_items)
+        n_negatives = self.n_negatives_
         with seeded(cfg.random_state):
             self.net_ = self._build_net(dataset.n_items)
 
@@ -173,9 +187,9 @@ class SASRecModel(Recommender):
             # Only real targets enter the loss: padding positions are dropped before the
             # (n_targets x n_items) logits are formed, which also saves most of the compute.
             mask = tgt != PAD
-            if cfg.n_negatives:
+            if n_negatives:
                 return sampled_softmax_cross_entropy(
-                    hidden[mask], net.item_vectors, tgt[mask] - 1, cfg.n_negatives
+                    hidden[mask], net.item_vectors, tgt[mask] - 1, n_negatives
                 )
             logits = net.logits(hidden[mask])
             return full_softmax_cross_entropy(logits, tgt[mask] - 1)
@@ -321,6 +335,51 @@ class SASRecModel(Recommender):
         self.net_.eval()
         self.user_seqs_ = np.asarray(state["user_seqs"], dtype=np.int64)
         self.history_ = TrainHistory.from_arrays(state)
+
+
+# ---------------------------------------------------------------------- softmax memory
+#: Negatives of the sampled softmax SASRec switches to when ``n_negatives=0`` (full softmax)
+#: would not fit the memory budget.
+AUTO_NEGATIVES = 1024
+
+
+def softmax_plan(
+    config: SASRecConfig, lengths: NDArray[np.int64], n_items: int
+) -> tuple[int, dict[str, Any]]:
+    """Negatives per batch (0 = full softmax) and the record of that choice.
+
+    ``n_negatives > 0`` in the config is used as given. With ``0`` the full softmax is kept when
+    the logits of the largest possible batch -- the ``batch_size`` longest training rows'
+    targets x ``n_items`` (:func:`digirec.memory.softmax_bytes`) -- fit the memory budget
+    (:func:`digirec.memory.memory_budget_bytes`); otherwise :data:`AUTO_NEGATIVES` shared
+    uniform negatives are used, and a warning says so.
+    """
+    from digirec.memory import format_bytes, memory_budget_bytes, softmax_bytes
+
+    largest = int(np.sort(lengths)[::-1][: config.batch_size].sum()) if len(lengths) else 0
+    need = softmax_bytes(largest, n_items)
+    info: dict[str, Any] = {"full_softmax_peak_bytes": need, "n_items": int(n_items)}
+    if config.n_negatives:
+        return config.n_negatives, {**info, "loss": "sampled", "n_negatives": config.n_negatives}
+    budget = memory_budget_bytes()
+    if need <= budget:
+        return 0, {**info, "loss": "full", "n_negatives": 0}
+    logger.warning(
+        "SASRec: a full softmax over %d items needs about %s per batch (%d targets), more than "
+        "the %s budget: training with a sampled softmax of %d negatives",
+        n_items,
+        format_bytes(need),
+        largest,
+        format_bytes(budget),
+        AUTO_NEGATIVES,
+    )
+    return AUTO_NEGATIVES, {
+        **info,
+        "loss": "sampled",
+        "n_negatives": AUTO_NEGATIVES,
+        "switched_from_full": True,
+        "memory_budget_bytes": int(min(budget, 2**53)),
+    }
 
 
 # ---------------------------------------------------------------------- sequence arrays
