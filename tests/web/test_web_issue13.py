@@ -195,9 +195,9 @@ def test_recommendation_preview_for_a_chosen_user(
     reasons = [r.locator("td").nth(3).inner_text() for r in rows.all()]
     assert reasons == [i["explanation"]["text"] for i in api["items"]]
     assert page.locator("#preview-source").get_attribute("data-source") == api["source"]
+    screenshot(page, "dashboard-preview")
     page.goto(live_server + "/dashboard?lang=en&preview=nobody_here")
     assert "There is no user “nobody_here”." in page.locator("#preview-error").inner_text()
-    screenshot(page, "dashboard-preview")
 
 
 # ---------------------------------------------------------------------- 2. fresh, honest shop
@@ -357,8 +357,8 @@ def test_mobile_shop_two_columns_drawer_and_profile_link(
     jump = page.locator("#jump-profile").bounding_box()
     assert jump is not None and jump["y"] < PHONE[1]  # the profile is reachable at once
     assert first["y"] < PHONE[1]  # products on the first screen
-    _assert_no_sideways_scroll(page, "shop at 390px")
     screenshot(page, "shop-mobile-en")
+    _assert_no_sideways_scroll(page, "shop at 390px")
     page.goto(f"{live_server}/?lang=zh&user={user}")
     screenshot(page, "shop-mobile-zh")
     page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})

@@ -473,7 +473,7 @@ class Pages:
         cards: list[dict[str, Any]] = []
         understood = error = None
         suggestions: list[dict[str, Any]] = []
-        personalised = False
+        personalised = currency_refused = False
         if query:
             status, body = await Api(request).call(
                 "GET",
@@ -488,6 +488,7 @@ class Pages:
                 constraints = body.get("constraints") or {}
                 understood = constraints.get("message_zh" if lang == "zh" else "message")
                 personalised = bool(body.get("personalised"))
+                currency_refused = bool(constraints.get("currency_refused"))
                 raw = constraints.get("suggestions") or body.get("suggestions") or []
                 suggestions = [
                     {
@@ -510,6 +511,7 @@ class Pages:
             cards=cards,
             understood=understood,
             suggestions=suggestions,
+            currency_refused=currency_refused,
             personalised=personalised,
             error=error,
             unknown_shopper=unknown,
@@ -621,7 +623,9 @@ class Pages:
         if self.results_dir is not None:
             paths = find_result_files(self.results_dir)
             files, problems = await run_in_threadpool(load_results, paths)
-        preview_id = (preview or "").strip()[:64] or None
+        choices = self._user_choices(state)[:40]
+        # Without a choice the most active user is previewed: the panel is never empty.
+        preview_id = (preview or "").strip()[:64] or (choices[0] if choices else None)
         preview_cards: list[dict[str, Any]] = []
         preview_source = preview_error = None
         if preview_id is not None:
@@ -663,7 +667,7 @@ class Pages:
             toc=render_toc(files, lang=lang) if len(files) > 1 else "",
             n_files=len(files),
             problems=problems,
-            choices=self._user_choices(state)[:40],
+            choices=choices,
             preview=preview_id,
             preview_cards=preview_cards,
             preview_source=preview_source,
