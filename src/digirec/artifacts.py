@@ -4,6 +4,11 @@ A bundle directory holds the model (``model.json`` + ``state.npz``, written by
 ``Recommender.save``), the catalogue aligned with the model's item index (``items.parquet``, for
 business filters and display) and ``manifest.json`` (versions, data statistics, the resolved
 config, when and from what it was trained).
+
+The manifest is a typed :class:`BundleManifest` (``extra="forbid"``) with the training spec a
+retrain reuses (:class:`TrainingSpec`: data source, event weights with their half-life, the
+duplicates rule). :func:`save_bundle` is its one writer and :func:`read_manifest` its one
+reader; an unknown or mistyped key is an error at either end, never silently kept or dropped.
 """
 
 from __future__ import annotations
@@ -17,16 +22,84 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from digirec import __version__
 from digirec import columns as C
 from digirec.data.dataset import Dataset
+from digirec.data.events import DuplicatePolicy, EventWeights
 from digirec.exceptions import ConfigError
 from digirec.models.base import Recommender
 
 MANIFEST_FILE = "manifest.json"
 ITEMS_FILE = "items.parquet"
 MODEL_DIR = "model"
+
+
+class _Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainingSpec(_Manifest):
+    """How the bundle's training data was built: what a retrain must do again."""
+
+    source: str | None = Field(None, description="Data set path, 'synth' or 'store:<backend>'.")
+    format: str | None = Field(None, description="Loader format of the source.")
+    event_weights: EventWeights | None = Field(
+        None, description="Event weights, unknown-event rule and half-life of the time decay."
+    )
+    duplicates: DuplicatePolicy | None = Field(
+        None, description="How the events of one user-item pair were combined."
+    )
+    include_catalog_items: bool | None = Field(
+        None, description="Catalogue items without events were indexed too."
+    )
+
+
+class DatasetSummary(_Manifest):
+    """Size of the training data."""
+
+    name: str
+    n_users: int
+    n_items: int
+    n_interactions: int
+
+
+class BundleManifest(_Manifest):
+    """Everything ``manifest.json`` may hold (one writer: :func:`save_bundle`)."""
+
+    digirec_version: str
+    created_at: str
+    model: str
+    config: dict[str, Any]
+    dataset: DatasetSummary
+    has_catalogue: bool
+    model_version: int = Field(1, ge=1, description="Version served (retrains count up).")
+    trained_at: str | None = None
+    fit_seconds: float | None = None
+    data: str | None = Field(None, description="The data the bundle was trained on.")
+    training: TrainingSpec | None = None
+    store_event_watermark: int | None = Field(
+        None, ge=0, description="Largest store event id trained on (service retrains)."
+    )
+    deletion_seq: int = Field(0, ge=0, description="Privacy deletions covered by this model.")
+    reason: str | None = Field(None, description="Why a service retrain ran.")
+    engine: dict[str, Any] | None = Field(None, description="Distributed engine details.")
+
+
+def read_manifest(path: str | Path) -> BundleManifest:
+    """The typed manifest of a bundle folder (without loading the model).
+
+    Raises :class:`~digirec.exceptions.ConfigError` naming the file for a missing, unreadable
+    or invalid manifest.
+    """
+    manifest_path = Path(path) / MANIFEST_FILE
+    if not manifest_path.exists():
+        raise ConfigError(f"{path} is not a digirec bundle (no {MANIFEST_FILE})")
+    try:
+        return BundleManifest.model_validate_json(manifest_path.read_text())
+    except (OSError, ValidationError, ValueError) as exc:
+        raise ConfigError(f"{manifest_path}: invalid bundle manifest: {exc}") from None
 
 
 @dataclass
@@ -50,6 +123,11 @@ class Bundle:
     model: Recommender
     items: pd.DataFrame | None
     manifest: dict[str, Any]
+
+    @property
+    def spec(self) -> BundleManifest:
+        """The manifest, typed (``manifest`` is its JSON form)."""
+        return BundleManifest.model_validate(self.manifest)
 
     def serving_view(self) -> Any:
         """The bundle as the service ranks it (:class:`digirec.serving.state.Current`: the
@@ -153,7 +231,7 @@ def save_bundle(
             if items[col].dtype == object:
                 items[col] = items[col].map(_parquet_safe)
         items.to_parquet(out / ITEMS_FILE, index=False)
-    manifest = {
+    fields: dict[str, Any] = {
         "digirec_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model.name,
@@ -167,17 +245,19 @@ def save_bundle(
         "has_catalogue": dataset.items is not None,
         **(extra or {}),
     }
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    try:
+        manifest = BundleManifest.model_validate(fields)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid bundle manifest for {out}: {exc}") from None
+    text = manifest.model_dump_json(indent=2, exclude_none=True)
+    (out / MANIFEST_FILE).write_text(text)
     return out
 
 
 def load_bundle(path: str | Path) -> Bundle:
     """Load a bundle written by :func:`save_bundle`."""
     src = Path(path)
-    manifest_path = src / MANIFEST_FILE
-    if not manifest_path.exists():
-        raise ConfigError(f"{src} is not a digirec bundle (no {MANIFEST_FILE})")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(src).model_dump(mode="json", exclude_none=True)
     model = Recommender.load(src / MODEL_DIR)
     items = pd.read_parquet(src / ITEMS_FILE) if (src / ITEMS_FILE).exists() else None
     return Bundle(model=model, items=items, manifest=manifest)

@@ -691,6 +691,8 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
             supports_cold_items=model.supports_cold_items,
             cold_items="attribute_neighbour",
             store=state.store.backend,
+            training=snap.manifest.get("training"),
+            problems=list(state.problems),
         )
 
 

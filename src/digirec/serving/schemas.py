@@ -273,6 +273,14 @@ class ModelInfo(BaseModel):
     supports_cold_items: bool
     cold_items: str = Field(..., description="How new items are served before a retrain.")
     store: str
+    training: dict[str, Any] | None = Field(
+        None, description="The training spec a retrain reuses (source, event weights, rule)."
+    )
+    problems: list[str] = Field(
+        default_factory=list,
+        description="Operational problems since start: corrupt bundles skipped, superseded "
+        "bundles that could not be removed, failed purge retrains.",
+    )
 
 
 class SearchItem(BaseModel):

@@ -63,9 +63,9 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from digirec import columns as C
-from digirec.artifacts import Bundle, ItemFilter, load_bundle, save_bundle
+from digirec.artifacts import Bundle, ItemFilter, load_bundle, read_manifest, save_bundle
 from digirec.data.dataset import Dataset
-from digirec.data.events import EventWeights
+from digirec.data.events import TRAINING_DUPLICATES, DuplicatePolicy, EventWeights
 from digirec.evaluation.served import evaluate_for_bundle
 from digirec.exceptions import ConfigError, DigirecError, MissingExtraError
 from digirec.models.base import FactorModel, FactorQuery, Recommender, factor_model
@@ -117,6 +117,7 @@ def build_training_dataset(
     users: pd.DataFrame | None,
     include_catalog_items: bool = True,
     event_weights: EventWeights | None = None,
+    duplicates: DuplicatePolicy = TRAINING_DUPLICATES,
     name: str = "store",
 ) -> Dataset:
     """The dataset a service retrain trains on (the one rule, shared with tests and tools).
@@ -133,6 +134,7 @@ def build_training_dataset(
         users=users,
         name=name,
         event_weights=event_weights,
+        duplicates=duplicates,
         include_catalog_items=include_catalog_items,
     )
 
@@ -1138,6 +1140,8 @@ class ServingState(RankingEngine):
         self._purge_threads: list[threading.Thread] = []
         #: Event batches refused since start because they named a deleted user.
         self.n_refused_batches = 0
+        #: Operational problems since start (corrupt bundles, failed removals), newest last.
+        self.problems: list[str] = []
         # Per-user profiles for explanations, keyed by (model version, last real-time event id).
         self._forget_generation = 0
         self._forgotten_through: dict[str, int] = {}
@@ -1198,7 +1202,8 @@ class ServingState(RankingEngine):
         for candidate in sorted((self.settings.state_dir / BUNDLES_DIR).glob("v*")):
             try:
                 manifest = load_bundle_manifest(candidate)
-            except (OSError, ValueError):
+            except (OSError, ValueError, ConfigError) as exc:
+                self._problem(f"skipped a corrupt bundle {candidate}: {exc}")
                 continue
             version = int(manifest.get("model_version", 0))
             if best is None or version > best[0]:
@@ -1224,6 +1229,12 @@ class ServingState(RankingEngine):
         value = self.store.max_event_id()
         self.store.set_meta(key, str(value))
         return value
+
+    def _problem(self, message: str) -> None:
+        """Log an operational problem and keep it for ``/v1/model`` (the latest 20)."""
+        log.error("%s", message)
+        with self._lock:
+            self.problems = [*self.problems[-19:], message]
 
     def wait_for_purges(self, timeout: float = 60.0) -> None:
         """Join background purge threads (tests, shutdown)."""
@@ -1437,8 +1448,9 @@ class ServingState(RankingEngine):
         def run() -> None:
             try:
                 self.retrain(reason="privacy purge")
-            except Exception:  # logged; the deletion stays pending for the next retrain
+            except Exception as exc:  # the deletion stays pending for the next retrain
                 log.exception("background purge retrain failed")
+                self._problem(f"privacy purge retrain failed ({type(exc).__name__}: {exc})")
 
         thread = threading.Thread(target=run, name="digirec-purge", daemon=True)
         self._purge_threads = [t for t in self._purge_threads if t.is_alive()] + [thread]
@@ -1464,13 +1476,26 @@ class ServingState(RankingEngine):
             params = self.settings.retrain_params
             if params is None:
                 params = old.model.get_config() if name == old.model.name else {}
-            weights = EventWeights(**old.manifest.get("training", {}).get("event_weights", {}))
+            # The served bundle's training spec: the same event weights, half-life and pair
+            # rule as the bundle was trained with (defaults only for a bundle without one).
+            spec = old.bundle.spec.training
+            weights = (
+                spec.event_weights
+                if spec is not None and spec.event_weights is not None
+                else EventWeights()
+            )
+            duplicates: DuplicatePolicy = (
+                spec.duplicates
+                if spec is not None and spec.duplicates is not None
+                else TRAINING_DUPLICATES
+            )
             dataset = build_training_dataset(
                 data.interactions,
                 items=data.items,
                 users=data.users,
                 include_catalog_items=self.settings.include_catalog_items,
                 event_weights=weights,
+                duplicates=duplicates,
             )
             started = time.perf_counter()
             model = create_model(name, dict(params)).fit(dataset)
@@ -1488,7 +1513,7 @@ class ServingState(RankingEngine):
                     "include_catalog_items": self.settings.include_catalog_items,
                     "event_weights": weights.model_dump(mode="json"),
                     # The rule the Dataset actually applied (recorded, not assumed).
-                    "duplicates": dataset.stats.duplicates if dataset.stats else "max",
+                    "duplicates": dataset.stats.duplicates if dataset.stats else duplicates,
                     "source": f"store:{self.store.backend}",
                 },
             }
@@ -1540,15 +1565,19 @@ class ServingState(RankingEngine):
         """
         for candidate in (self.settings.state_dir / BUNDLES_DIR).glob("v*"):
             if candidate.resolve() != keep.resolve() and candidate.is_dir():
-                shutil.rmtree(candidate, ignore_errors=True)
+                try:
+                    shutil.rmtree(candidate)
+                except OSError as exc:
+                    # A superseded bundle may still hold deleted users: never a silent failure.
+                    self._problem(f"could not remove superseded bundle {candidate}: {exc}")
 
     def _newest_version_on_disk(self) -> int:
         newest = 0
         for candidate in (self.settings.state_dir / BUNDLES_DIR).glob("v*"):
             try:
                 newest = max(newest, int(load_bundle_manifest(candidate).get("model_version", 0)))
-            except (OSError, ValueError):
-                continue
+            except (OSError, ValueError, ConfigError):
+                continue  # reported by _bundle_to_load
         return newest
 
     def _write_bundle(
@@ -1722,15 +1751,8 @@ class ServingState(RankingEngine):
 
 # ---------------------------------------------------------------------- helpers
 def load_bundle_manifest(path: Path) -> dict[str, Any]:
-    """A bundle's manifest without loading the model."""
-    import json
-
-    from digirec.artifacts import MANIFEST_FILE
-
-    manifest_path = Path(path) / MANIFEST_FILE
-    if not manifest_path.exists():
-        raise ValueError(f"{path} is not a digirec bundle")
-    return dict(json.loads(manifest_path.read_text()))
+    """A bundle's manifest without loading the model (validated by the one reader)."""
+    return read_manifest(path).model_dump(mode="json", exclude_none=True)
 
 
 def _fingerprint(bundle: Bundle, path: Path) -> str:
