@@ -215,3 +215,13 @@ def test_source_row_is_the_position_in_the_callers_frame() -> None:
     back = df.iloc[ds.interactions[C.SOURCE_ROW].to_numpy()]
     assert back[C.USER_ID].tolist() == ds.user_map.to_external(ds.user_idx).tolist()
     assert back[C.ITEM_ID].tolist() == ds.item_map.to_external(ds.item_idx).tolist()
+
+
+def test_idmap_reads_a_bare_string_as_one_id() -> None:
+    from digirec.data.idmap import IdMap
+    from digirec.exceptions import UnknownIdError
+
+    ids = IdMap(["u", "2", "u22"], kind="user")
+    assert ids.to_internal("u22").tolist() == [2]  # not 'u', '2', '2'
+    with pytest.raises(UnknownIdError, match="'u2'"):
+        ids.to_internal("u2")

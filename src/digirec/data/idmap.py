@@ -93,15 +93,18 @@ class IdMap:
         """Convert external ids to internal indices; :class:`UnknownIdError` on any unknown."""
         idx, known = self.to_internal_masked(ids)
         if not known.all():
-            values = np.asarray([str(x) for x in ids], dtype=object)
+            values = np.asarray([str(x) for x in _as_ids(ids)], dtype=object)
             raise UnknownIdError(self.kind, pd.unique(values[~known]).tolist())
         return idx
 
     def to_internal_masked(
         self, ids: Sequence[object] | NDArray[np.object_] | pd.Series
     ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-        """Convert external ids to indices; unknown ids get ``-1`` and ``False`` in the mask."""
-        values = np.asarray([str(x) for x in ids], dtype=object)
+        """Convert external ids to indices; unknown ids get ``-1`` and ``False`` in the mask.
+
+        A bare ``str`` is one id (never a sequence of one-character ids).
+        """
+        values = np.asarray([str(x) for x in _as_ids(ids)], dtype=object)
         idx = self._index.get_indexer(values).astype(np.int64)
         return idx, idx >= 0
 
@@ -135,6 +138,13 @@ class IdMap:
 
 
 IdType = Literal["str", "int"]
+
+
+def _as_ids(ids: object) -> Iterable[object]:
+    """``ids`` as an iterable of ids; a bare string (or bytes) is one id."""
+    if isinstance(ids, str | bytes):
+        return [ids.decode() if isinstance(ids, bytes) else ids]
+    return ids  # type: ignore[return-value]
 
 
 def _all_int_text(ids: NDArray[np.object_]) -> bool:
