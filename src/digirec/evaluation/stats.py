@@ -71,7 +71,7 @@ CI_METRICS: tuple[str, ...] = (
     "mrr@20",
     "coverage@10",
 )
-#: Rows of user draws generated at once (bounds memory at ``block x n_users`` int64).
+#: Bytes of one block of draws (``block x n_users`` int64 draws, then float64 counts).
 _BLOCK_BYTES = 64 * 2**20
 
 
@@ -145,15 +145,65 @@ def user_sample(
     )
 
 
-def _draw_blocks(n: int, n_resamples: int, random_state: int) -> Iterator[NDArray[np.int64]]:
-    """The bootstrap draws, ``n_resamples`` rows of ``n`` user positions, in blocks of rows."""
+def _generate_counts(n: int, n_resamples: int, random_state: int) -> Iterator[NDArray[np.float64]]:
+    """The bootstrap draws as multiplicities: blocks of rows ``(b, n)``, entry ``[d, u]`` the
+    number of times draw ``d`` picked user ``u``.
+
+    Draw ``d`` picks the users ``rng.integers(0, n, size=(n_resamples, n))[d]``; generating the
+    rows block by block reads the same stream, so the block size never changes the draws.
+    """
     rng = np.random.default_rng(random_state)
     block = max(1, min(n_resamples, _BLOCK_BYTES // (8 * max(n, 1))))
     done = 0
     while done < n_resamples:
         size = min(block, n_resamples - done)
-        yield rng.integers(0, n, size=(size, n))
+        draws = rng.integers(0, n, size=(size, n))
+        offsets = (np.arange(size, dtype=np.int64) * n)[:, None]
+        counts = np.bincount((draws + offsets).ravel(), minlength=size * n)
+        yield counts.reshape(size, n).astype(np.float64)
         done += size
+
+
+#: The multiplicities of the last draws, kept while they fit in ``_CACHE_BYTES``: every model
+#: of a benchmark is resampled with the same draws, so they are generated once per run.
+_CACHE: dict[tuple[int, int, int], list[NDArray[np.float64]]] = {}
+_CACHE_BYTES = 256 * 2**20
+
+
+def _draw_blocks(n: int, n_resamples: int, random_state: int) -> Iterator[NDArray[np.float64]]:
+    """The multiplicity blocks of :func:`_generate_counts` (float64, for matrix products),
+    from the cache when the same draws were made last."""
+    key = (n, n_resamples, random_state)
+    blocks = _CACHE.get(key)
+    if blocks is None:
+        if 8 * n * n_resamples > _CACHE_BYTES:
+            yield from _generate_counts(n, n_resamples, random_state)
+            return
+        _CACHE.clear()
+        blocks = list(_generate_counts(n, n_resamples, random_state))
+        _CACHE[key] = blocks
+    yield from blocks
+
+
+def _bootstrap_columns(
+    values: NDArray[np.float64], n_resamples: int, random_state: int
+) -> NDArray[np.float64]:
+    """Per-draw means of each column of ``values`` ``(n, m)`` -> ``(n_resamples, m)``; a NaN
+    entry is left out of its column's mean (a draw of only NaN users gives NaN)."""
+    n, m = values.shape
+    if n == 0:
+        return np.full((n_resamples, m), np.nan)
+    defined = (~np.isnan(values)).astype(np.float64)
+    filled = np.where(defined > 0, values, 0.0)
+    out = np.empty((n_resamples, m), dtype=np.float64)
+    start = 0
+    for weights in _draw_blocks(n, n_resamples, random_state):
+        counts = weights @ defined
+        sums = weights @ filled
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start : start + len(weights)] = np.where(counts > 0, sums / counts, np.nan)
+        start += len(weights)
+    return out
 
 
 def bootstrap_means(
@@ -167,23 +217,21 @@ def bootstrap_means(
     The draws are over all positions of ``values``, so two arrays of the same length are
     resampled with the same users: pass a difference of per-user values for a paired bootstrap.
     """
-    values = np.asarray(values, dtype=np.float64)
-    n = len(values)
-    if n == 0:
-        return np.full(n_resamples, np.nan)
-    defined = ~np.isnan(values)
-    filled = np.where(defined, values, 0.0)
-    out = np.empty(n_resamples, dtype=np.float64)
-    start = 0
-    for draws in _draw_blocks(n, n_resamples, random_state):
-        counts = defined[draws].sum(axis=1)
-        sums = filled[draws].sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start : start + len(draws)] = np.where(
-                counts > 0, sums / np.maximum(counts, 1), np.nan
-            )
-        start += len(draws)
-    return out
+    values = np.asarray(values, dtype=np.float64).reshape(-1, 1)
+    return _bootstrap_columns(values, n_resamples, random_state)[:, 0]
+
+
+def _coverage_incidence(reco: NDArray[np.int64], n_items: int, k: int) -> sp.csr_matrix:
+    """users x items incidence of the top-``k`` lists (``PAD`` slots left out)."""
+    n = reco.shape[0]
+    top = reco[:, :k]
+    rows = np.repeat(np.arange(n), top.shape[1])
+    cols = top.ravel()
+    keep = (cols != PAD) & (cols >= 0)
+    return sp.csr_matrix(
+        (np.ones(int(keep.sum()), dtype=np.float64), (rows[keep], cols[keep])),
+        shape=(n, n_items),
+    )
 
 
 def _bootstrap_coverage(
@@ -194,34 +242,22 @@ def _bootstrap_coverage(
     n_resamples: int,
     random_state: int,
 ) -> NDArray[np.float64]:
-    """Catalogue coverage@k on each bootstrap draw (same draws as :func:`bootstrap_means`)."""
-    n = reco.shape[0]
-    top = reco[:, :k]
-    rows = np.repeat(np.arange(n), top.shape[1])
-    cols = top.ravel()
-    keep = (cols != PAD) & (cols >= 0)
-    # users x items incidence of the top-k lists: an item is covered by a draw when the draw
-    # holds at least one user whose list has it.
-    incidence = sp.csr_matrix(
-        (np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], cols[keep])),
-        shape=(n, n_items),
-    )
+    """Catalogue coverage@k on each bootstrap draw (same draws as :func:`bootstrap_means`): an
+    item counts when at least one drawn user has it in the top ``k``."""
+    # The users of each recommended item, grouped by item (CSC of the users x items incidence).
+    by_item = _coverage_incidence(reco, n_items, k).tocsc()
+    starts = by_item.indptr[:-1][np.diff(by_item.indptr) > 0]
+    users = by_item.indices
     out = np.empty(n_resamples, dtype=np.float64)
     start = 0
-    for draws in _draw_blocks(n, n_resamples, random_state):
-        # draw x users multiplicities (duplicates summed), times users x items incidence:
-        # a nonzero entry is an item some drawn user has in the top k.
-        picked = sp.csr_matrix(
-            (
-                np.ones(draws.size, dtype=np.float32),
-                (np.repeat(np.arange(len(draws)), n), draws.ravel()),
-            ),
-            shape=(len(draws), n),
-        )
-        covered = (picked @ incidence).tocsr()
-        covered.eliminate_zeros()
-        out[start : start + len(draws)] = np.diff(covered.indptr) / max(n_items, 1)
-        start += len(draws)
+    for weights in _draw_blocks(reco.shape[0], n_resamples, random_state):
+        if not len(users):
+            out[start : start + len(weights)] = 0.0
+        else:
+            picked = (weights > 0)[:, users]  # draw x (item, user) pairs, grouped by item
+            covered = np.logical_or.reduceat(picked, starts, axis=1)  # draw x covered items
+            out[start : start + len(weights)] = covered.sum(axis=1) / max(n_items, 1)
+        start += len(weights)
     return out
 
 
@@ -237,28 +273,35 @@ def percentile_interval(
     return [float(lo), float(hi)]
 
 
-def _replicates(
-    sample: UserSample, metric: str, *, n_resamples: int, random_state: int
-) -> NDArray[np.float64]:
-    if metric in sample.values:
-        return bootstrap_means(
-            sample.values[metric], n_resamples=n_resamples, random_state=random_state
-        )
+def _is_coverage(metric: str) -> bool:
     name, _, k = metric.partition("@")
-    if name == "coverage" and k.isdigit():
-        return _bootstrap_coverage(
-            sample.reco, sample.n_items, int(k), n_resamples=n_resamples,
-            random_state=random_state,
-        )  # fmt: skip
-    raise KeyError(f"no per-user values for {metric!r}; have {sorted(sample.values)}")
+    return name == "coverage" and k.isdigit()
 
 
 def _available(sample: UserSample, metrics: Sequence[str]) -> list[str]:
-    out = []
+    return [m for m in metrics if m in sample.values or _is_coverage(m)]
+
+
+def _replicates(
+    sample: UserSample, metrics: Sequence[str], *, n_resamples: int, random_state: int
+) -> dict[str, NDArray[np.float64]]:
+    """Bootstrap replicates of each of ``metrics`` (one pass over the draws for all per-user
+    metrics, one per coverage cut-off)."""
+    means = [m for m in metrics if m in sample.values]
+    out: dict[str, NDArray[np.float64]] = {}
+    if means:
+        stacked = np.column_stack([sample.values[m] for m in means])
+        columns = _bootstrap_columns(stacked, n_resamples, random_state)
+        out.update({m: columns[:, j] for j, m in enumerate(means)})
     for metric in metrics:
-        name, _, k = metric.partition("@")
-        if metric in sample.values or (name == "coverage" and k.isdigit()):
-            out.append(metric)
+        if metric in out:
+            continue
+        if not _is_coverage(metric):
+            raise KeyError(f"no per-user values for {metric!r}; have {sorted(sample.values)}")
+        out[metric] = _bootstrap_coverage(
+            sample.reco, sample.n_items, int(metric.partition("@")[2]),
+            n_resamples=n_resamples, random_state=random_state,
+        )  # fmt: skip
     return out
 
 
@@ -269,16 +312,19 @@ def confidence_intervals(
     n_resamples: int = N_RESAMPLES,
     confidence: float = CONFIDENCE,
     random_state: int = RANDOM_STATE,
+    replicates: Mapping[str, NDArray[np.float64]] | None = None,
 ) -> dict[str, list[float]]:
     """``{metric: [lo, hi]}``: percentile bootstrap intervals over users (the ``test_ci95``
-    entry). Metrics the sample cannot compute are left out."""
-    return {
-        metric: percentile_interval(
-            _replicates(sample, metric, n_resamples=n_resamples, random_state=random_state),
-            confidence,
+    entry). Metrics the sample cannot compute are left out. ``replicates`` (from an earlier
+    call with the same draws) saves recomputing them."""
+    wanted = _available(sample, metrics)
+    reps = dict(replicates or {})
+    missing = [m for m in wanted if m not in reps]
+    if missing:
+        reps.update(
+            _replicates(sample, missing, n_resamples=n_resamples, random_state=random_state)
         )
-        for metric in _available(sample, metrics)
-    }
+    return {m: percentile_interval(reps[m], confidence) for m in wanted}
 
 
 def paired_differences(
@@ -289,34 +335,45 @@ def paired_differences(
     n_resamples: int = N_RESAMPLES,
     confidence: float = CONFIDENCE,
     random_state: int = RANDOM_STATE,
+    replicates: tuple[Mapping[str, NDArray[np.float64]], Mapping[str, NDArray[np.float64]]]
+    | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{metric: {"diff": d, "ci95": [lo, hi]}}`` of ``sample`` minus ``baseline``.
 
     Both samples must be evaluations of the same users (same order). ``diff`` is the metric of
     ``sample`` minus that of ``baseline`` on all users; the interval resamples users and
-    recomputes the difference on each draw, with the same draws for both models.
+    recomputes the difference on each draw, with the same draws for both models. A user counts
+    when both models have a defined value. ``replicates`` (both samples' replicates from the
+    same draws) saves recomputing them.
     """
     if not np.array_equal(sample.users, baseline.users):
         raise ValueError("a paired comparison needs both models evaluated on the same users")
+    wanted = [m for m in _available(sample, metrics) if m in _available(baseline, [m])]
+    mine, theirs = (dict(r) for r in replicates) if replicates else ({}, {})
     out: dict[str, dict[str, Any]] = {}
-    for metric in _available(sample, metrics):
-        if metric not in _available(baseline, [metric]):
-            continue
+    for metric in wanted:
         if metric in sample.values:
             a, b = sample.values[metric], baseline.values[metric]
-            # A user counts when both models have a defined value for them.
             both = ~(np.isnan(a) | np.isnan(b))
             delta = np.where(both, a - b, np.nan)
-            diff = float(np.nanmean(delta)) if both.any() else float("nan")
-            replicates = bootstrap_means(delta, n_resamples=n_resamples, random_state=random_state)
+            diff = float(np.mean(delta[both])) if both.any() else float("nan")
+            if both.all() and metric in mine and metric in theirs:
+                # Same draws, no undefined user: the mean of the differences on a draw is the
+                # difference of the means on that draw.
+                reps = mine[metric] - theirs[metric]
+            else:
+                reps = bootstrap_means(delta, n_resamples=n_resamples, random_state=random_state)
         else:
-            mine = _replicates(sample, metric, n_resamples=n_resamples, random_state=random_state)
-            theirs = _replicates(
-                baseline, metric, n_resamples=n_resamples, random_state=random_state
-            )
-            replicates = mine - theirs
+            for have, who in ((mine, sample), (theirs, baseline)):
+                if metric not in have:
+                    have.update(
+                        _replicates(
+                            who, [metric], n_resamples=n_resamples, random_state=random_state
+                        )
+                    )
+            reps = mine[metric] - theirs[metric]
             diff = float(_point(sample, metric) - _point(baseline, metric))
-        out[metric] = {"diff": diff, "ci95": percentile_interval(replicates, confidence)}
+        out[metric] = {"diff": diff, "ci95": percentile_interval(reps, confidence)}
     return out
 
 
@@ -379,24 +436,32 @@ def compare_with_baseline(
     ``samples`` maps a result's ``model`` to its test :class:`UserSample`. Returns the chosen
     baseline (``None`` when no baseline was run: then ``vs_best_baseline`` is absent).
     """
+    # One pass over the draws per model; the intervals and the paired differences reuse it.
+    reps: dict[str, dict[str, NDArray[np.float64]]] = {}
     for r in results:
-        sample = samples.get(str(r["model"]))
-        if sample is not None:
-            r["test_ci95"] = confidence_intervals(
-                sample, metrics, n_resamples=n_resamples, random_state=random_state
-            )
+        name = str(r["model"])
+        sample = samples.get(name)
+        if sample is None:
+            continue
+        reps[name] = _replicates(
+            sample, _available(sample, metrics), n_resamples=n_resamples,
+            random_state=random_state,
+        )  # fmt: skip
+        r["test_ci95"] = confidence_intervals(sample, metrics, replicates=reps[name])
     chosen = best_baseline(results, metric=selection_metric)
     if chosen is None or chosen not in samples:
         return None
     reference = samples[chosen]
     for r in results:
-        sample = samples.get(str(r["model"]))
+        name = str(r["model"])
+        sample = samples.get(name)
         if sample is None:
             continue
         r["vs_best_baseline"] = {
             "baseline": chosen,
             **paired_differences(
-                sample, reference, metrics, n_resamples=n_resamples, random_state=random_state
+                sample, reference, metrics, n_resamples=n_resamples, random_state=random_state,
+                replicates=(reps[name], reps[chosen]),
             ),
-        }
+        }  # fmt: skip
     return chosen
