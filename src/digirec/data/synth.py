@@ -1706,6 +1706,10 @@ def _make_item(
     # repeated when the model already starts with it ("Xiaomi 15", "OnePlus 13").
     # Adjectives come from the line's defining features only ("Noise Cancelling").
     adjectives = [_FEATURES[f] for f in line.features if len(_FEATURES[f]) > 1][:2]
+    # An adjective the model name already says is not repeated ("Galaxy A16 5G", not
+    # "Galaxy A16 5G 5G Smartphone"), in either language.
+    named = {w.lower() for w in model.split()}
+    adjectives = [a for a in adjectives if not {w.lower() for w in a[1].split()} <= named]
     adj_en = " ".join(a[1] for a in adjectives)
     adj_zh = "".join(a[2] for a in adjectives)
     core_en = model if model.startswith(line.brand) else f"{line.brand} {model}"
@@ -1714,9 +1718,15 @@ def _make_item(
     if _names_product(model, sub.noun):
         head_en = core_en  # the model already says what it is ("Xbox Wireless Controller")
     else:
-        model_words = {w.lower() for w in model.split()}
-        noun = " ".join(w for w in sub.noun.split() if w.lower() not in model_words)
-        head_en = " ".join(p for p in (core_en, adj_en, noun) if p)
+        # Each word once after the model name: "Bluetooth" in both the adjective and the
+        # noun, or "GPS" in the model and the noun, is written once.
+        seen = {w.lower() for w in core_en.split()}
+        extra: list[str] = []
+        for word in f"{adj_en} {sub.noun}".split():
+            if word.lower() not in seen:
+                seen.add(word.lower())
+                extra.append(word)
+        head_en = " ".join([core_en, *extra])
     title = ", ".join(p for p in (head_en, label_en, color) if p)
     title_zh = " ".join(p for p in (core_zh, adj_zh + sub.noun_zh, label_zh, color_zh) if p)
     if cond_en:
