@@ -35,6 +35,7 @@ from digirec.cli.common import (
     say,
     write_outputs,
 )
+from digirec.cli.engine import EngineOpt, SparkMasterOpt, check_engine
 
 
 @app.command()
@@ -90,6 +91,8 @@ def benchmark(
             "purchase, the history every event before it (see docs/benchmark.md).",
         ),
     ] = None,
+    engine: EngineOpt = "local",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Benchmark models with intervals.
 
@@ -126,6 +129,22 @@ def benchmark(
             f"--target-event is its own protocol; it does not combine with --protocol {protocol}",
             param_hint="--target-event",
         )
+    check_engine(engine, spark_master, names)
+    if engine == "spark":
+        if protocol != "leave-one-out" or target_event is not None:
+            raise typer.BadParameter(
+                "the spark engine runs the leave-one-out protocol only", param_hint="--engine"
+            )
+        from digirec.cli.engine import benchmark_command
+
+        benchmark_command(
+            data, fmt, on_bad_rows, names, spark_master=spark_master, ks=ks, tune=not no_tune,
+            params=fixed, grids=grids, out=out, markdown=markdown,
+            load_options=dict(event_weights=event_weights, half_life_days=half_life_days,
+                              duplicates=duplicates, unknown_events=unknown_events, sep=sep,
+                              encoding=encoding),
+        )  # fmt: skip
+        return
     dataset = load_dataset(
         data,
         fmt,

@@ -22,6 +22,7 @@ from digirec.cli.common import (
     parse_json,
     say,
 )
+from digirec.cli.engine import EngineOpt, SparkMasterOpt, check_engine
 
 
 def _tuned_model(name: str, dataset: Any, settings: dict[str, Any]) -> Any:
@@ -74,12 +75,25 @@ def train(
             "early stopping, hybrid weights), then refit on all interactions.",
         ),
     ] = False,
+    engine: EngineOpt = "local",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Train a model and write a servable bundle.
 
     Fits on all interactions (optionally tuned on a validation split first).
     """
     import time
+
+    check_engine(engine, spark_master, [model])
+    if engine == "spark":
+        _train_on_spark(
+            data, model, out, fmt, params, on_bad_rows, include_catalog_items, tune,
+            spark_master,
+            dict(event_weights=event_weights, half_life_days=half_life_days,
+                 duplicates=duplicates, unknown_events=unknown_events, sep=sep,
+                 encoding=encoding),
+        )  # fmt: skip
+        return
 
     from digirec.artifacts import save_bundle
     from digirec.models.registry import create_model
@@ -114,14 +128,59 @@ def train(
         "duplicates": load["duplicates"],
         "include_catalog_items": include_catalog_items,
     }
-    save_bundle(
-        recommender,
-        dataset,
-        out,
-        extra={"fit_seconds": seconds, "data": str(data), "training": training},
-    )
-    from digirec.evaluation.served import evaluate_for_bundle
+    from digirec.engines import torch_dist
+    from digirec.evaluation.served import evaluate_for_bundle, holdout_evaluation
 
-    # The held-out score of this recipe on this data, shown on the dashboard.
-    evaluate_for_bundle(recommender, dataset, out)
-    say(f"trained {model} on {dataset.n_interactions} interactions in {seconds:.1f}s -> {out}")
+    # Under torchrun every rank trained the same model; rank 0 alone writes the bundle.
+    if torch_dist.is_main_process():
+        save_bundle(
+            recommender,
+            dataset,
+            out,
+            extra={"fit_seconds": seconds, "data": str(data), "training": training},
+        )
+        # The held-out score of this recipe on this data, shown on the dashboard.
+        evaluate_for_bundle(recommender, dataset, out)
+        say(f"trained {model} on {dataset.n_interactions} interactions in {seconds:.1f}s -> {out}")
+    else:
+        holdout_evaluation(recommender, dataset)  # its refit is collective: every rank joins
+    torch_dist.shutdown()
+
+
+def _train_on_spark(
+    data: str,
+    model: str,
+    out: Path,
+    fmt: str,
+    params: str | None,
+    on_bad_rows: str,
+    include_catalog_items: bool,
+    tune: bool,
+    spark_master: str | None,
+    load_options: dict[str, Any],
+) -> None:
+    """``--engine spark``: data preparation and ALS on Spark, the same bundle out."""
+    from digirec.cli.engine import load_raw, train_on_spark
+
+    if tune:
+        raise typer.BadParameter(
+            "--tune is not available with --engine spark: pass the setting with --params "
+            "(digirec benchmark --engine spark --models als --grid ... chooses one)",
+            param_hint="--tune",
+        )
+    settings = parse_json(params, "--params") if params else {}
+    if model in settings and isinstance(settings[model], dict):
+        settings = settings[model]
+    raw, rule, duplicates, resolved = load_raw(data, fmt, on_bad_rows, **load_options)
+    train_on_spark(
+        raw,
+        rule,
+        model=model,
+        settings=settings,
+        out=out,
+        data=str(data),
+        data_format=resolved,
+        spark_master=spark_master,
+        duplicates=duplicates,
+        include_catalog_items=include_catalog_items,
+    )

@@ -498,12 +498,25 @@ class Trainer:
         import torch
         from tqdm.auto import tqdm
 
+        from digirec.engines import torch_dist
+
         cfg = self.config
-        device = resolve_device(cfg.device)
+        # Under torchrun (WORLD_SIZE > 1): DistributedDataParallel, see digirec.engines.torch_dist.
+        here = torch_dist.world()
+        device = torch_dist.training_device(resolve_device(cfg.device), here)
         history = TrainHistory(metric_name=cfg.metric_name, mode=cfg.mode)
-        checkpoint = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
+        checkpoint = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir and here.is_main else None
         if checkpoint is not None:
             checkpoint.mkdir(parents=True, exist_ok=True)
+        step_fn: Callable[[Any], torch.Tensor] = lambda batch: loss_fn(module, batch)  # noqa: E731
+        n_threads = cfg.n_threads
+        if here.is_distributed:
+            backend = torch_dist.ensure_process_group(device)
+            torch_dist.log_start(here, cfg.desc, backend, device)
+            batches = torch_dist.shard_batches(batches, here)
+            if n_threads is None:
+                # The ranks of one machine share its cores.
+                n_threads = max(1, available_cores() // here.local_size)
         rng = np.random.default_rng(cfg.random_state)
         best_state: dict[str, torch.Tensor] | None = None
         bad_evals = 0
@@ -511,8 +524,12 @@ class Trainer:
         best_smoothed: float | None = None
         steps_since_eval = 0
 
-        with torch_threads(cfg.n_threads), seeded(cfg.random_state):
+        # Each rank its own dropout stream (rank 0 keeps the single-process one); the initial
+        # weights were drawn before, alike on every rank, and DDP broadcasts rank 0's anyway.
+        with torch_threads(n_threads), seeded(cfg.random_state + here.rank):
             module.to(device)
+            if here.is_distributed:
+                step_fn = torch_dist.distributed_module(module, loss_fn, device)
             opt = (
                 optimizer(module)
                 if optimizer is not None
@@ -522,7 +539,7 @@ class Trainer:
                 range(1, cfg.epochs + 1),
                 desc=cfg.desc,
                 file=sys.stderr,
-                disable=not cfg.show_progress,
+                disable=not cfg.show_progress or not here.is_main,
                 leave=False,
                 dynamic_ncols=True,
             )
@@ -533,12 +550,20 @@ class Trainer:
                 n_batches = 0
                 for batch in batches(rng):
                     opt.zero_grad(set_to_none=True)
-                    loss = loss_fn(module, to_device(batch, device))
+                    loss = step_fn(to_device(batch, device))
                     loss.backward()  # type: ignore[no-untyped-call]
                     opt.step()
                     # Accumulate on the device: one host sync per epoch, not per batch.
                     total += loss.detach()
                     n_batches += 1
+                if here.is_distributed:
+                    # The epoch's mean over all ranks (the same number on every rank), and its
+                    # steps counted in batches of data, as one process would take them.
+                    loss_sum, batch_sum = torch_dist.all_reduce_sum(
+                        [float(total), n_batches], device
+                    )
+                    total = torch.tensor(loss_sum)
+                    n_batches = round(batch_sum)
                 steps_since_eval += n_batches
                 mean_loss = float(total) / max(n_batches, 1)
                 seconds = time.perf_counter() - start
@@ -558,7 +583,10 @@ class Trainer:
                     module.eval()
                     eval_start = time.perf_counter()
                     with torch.no_grad():
-                        metric = float(evaluate())
+                        metric = float(evaluate()) if here.is_main else math.nan
+                    if here.is_distributed:
+                        # Rank 0 evaluated; every rank takes its number, hence the same decision.
+                        metric = torch_dist.broadcast_value(metric, device)
                     eval_seconds = time.perf_counter() - eval_start
                     if _is_better(metric, history.best_metric, cfg.mode, cfg.min_delta):
                         history.best_metric = metric
