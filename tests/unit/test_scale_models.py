@@ -326,3 +326,15 @@ def test_hybrid_weight_search_sample_shrinks_to_the_budget(
     tight = HybridModel(components=components, weight_step=0.5).fit(train, valid)
     assert tight.n_weight_search_users_ == 150
     assert tight.fit_info_["weight_search_users"] == 150
+
+
+def test_slist_refuses_a_catalogue_past_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from digirec.models.slist import SLISTModel
+
+    ds = sequences_dataset(50, 40, 5, seed=2)
+    # 5 x 40² x 8 bytes = 64,000 bytes needed; allow 60,000.
+    monkeypatch.setenv(MAX_MEMORY_ENV, str(60_000 / GIB))
+    with pytest.raises(MemoryBudgetError, match=r"SLIST on 40 items.*the ease model"):
+        SLISTModel().fit(ds)
+    monkeypatch.setenv(MAX_MEMORY_ENV, str(70_000 / GIB))
+    assert SLISTModel().fit(ds).is_fitted

@@ -249,9 +249,19 @@ def slist_weights(
     """The closed-form ``B`` of the module doc (float64 solve, float32 result)."""
     import torch
 
+    from digirec.memory import check_allocation, dense_bytes
     from digirec.training.trainer import torch_threads
 
     n_items = x.shape[1]
+    # Up to five dense float64 n² arrays live at once (the three Grams, then lhs and rhs):
+    # refuse before allocating rather than being killed by the OOM killer.
+    check_allocation(
+        f"SLIST on {n_items:,} items (5 dense {n_items:,}² float64)",
+        dense_bytes((n_items, n_items), np.float64, 5),
+        alternatives="the ease model (it switches to dense EASE on the most popular items with "
+        "neighbourhood regressions for the rest), itemknn or sasrec; or a larger budget "
+        "(DIGIREC_MAX_MEMORY_GB).",
+    )
     xtx = np.asarray((x.T @ x).toarray(), dtype=np.float64)
     sts = np.asarray((past.T @ past).toarray(), dtype=np.float64)
     stt = np.asarray((past.T @ future).toarray(), dtype=np.float64)
