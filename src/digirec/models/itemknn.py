@@ -174,8 +174,9 @@ def cosine_similarity(
 
 
 #: Default bound on the co-occurrence entries :func:`cosine_similarity` forms at once
-#: (about 0.5 GB of temporaries at ~32 bytes per entry).
-BLOCK_ENTRIES = 16_000_000
+#: (about 0.4 GB of temporaries: ~100 bytes per entry across the COO arrays, int64 copies,
+#: the shrunk values and the per-row sort).
+BLOCK_ENTRIES = 4_000_000
 
 
 def _row_blocks(row_bound: NDArray[np.float64], limit: int) -> list[tuple[int, int]]:
