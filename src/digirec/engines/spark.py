@@ -80,7 +80,7 @@ def spark_session(
     master: str | None = None,
     *,
     app_name: str = "digirec",
-    driver_memory: str = DRIVER_MEMORY,
+    driver_memory: str | None = None,
     shuffle_partitions: int = 8,
 ) -> SparkSession:
     """Start (or reuse) a Spark session for digirec.
@@ -91,7 +91,10 @@ def spark_session(
         Spark master URL: ``local[N]``, ``spark://host:7077`` (standalone),
         ``k8s://https://host:443`` (Kubernetes); default :data:`DEFAULT_MASTER`.
     driver_memory:
-        ``spark.driver.memory`` (applies when this call starts the JVM).
+        ``spark.driver.memory`` (applies when this call starts the JVM); default
+        ``$SPARK_DRIVER_MEMORY`` or :data:`DRIVER_MEMORY`. Executor settings
+        (``spark.executor.memory``, ``spark.executor.instances``, Kubernetes options) come from
+        ``$SPARK_CONF_DIR/spark-defaults.conf`` as for any Spark application.
     shuffle_partitions:
         ``spark.sql.shuffle.partitions``: Spark's default of 200 is tuned for clusters and
         makes small jobs slow; adaptive execution still coalesces them.
@@ -121,7 +124,10 @@ def spark_session(
     builder = (
         SparkSession.builder.master(url)
         .appName(app_name)
-        .config("spark.driver.memory", driver_memory)
+        .config(
+            "spark.driver.memory",
+            driver_memory or os.environ.get("SPARK_DRIVER_MEMORY", DRIVER_MEMORY),
+        )
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
