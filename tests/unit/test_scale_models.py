@@ -338,3 +338,24 @@ def test_slist_refuses_a_catalogue_past_the_budget(monkeypatch: pytest.MonkeyPat
         SLISTModel().fit(ds)
     monkeypatch.setenv(MAX_MEMORY_ENV, str(70_000 / GIB))
     assert SLISTModel().fit(ds).is_fitted
+
+
+def test_cli_reports_the_memory_budget_error_with_exit_code_2(tmp_path: Path) -> None:
+    x = shop_matrix(60, 30, seed=6)
+    users, items = np.nonzero(x)
+    data = tmp_path / "events.csv"
+    pd.DataFrame({C.USER_ID: [f"u{u}" for u in users], C.ITEM_ID: [f"i{i}" for i in items]}).to_csv(
+        data, index=False
+    )
+    params = json.dumps({"allow_approximate": False, "max_memory_gb": 1e-6})
+    command = [sys.executable, "-m", "digirec.cli", "train", "--data", str(data)]
+    command += ["--model", "ease", "--params", params, "--out", str(tmp_path / "bundle")]
+    proc = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "EASE on 30 items" in proc.stderr and "allow_approximate" in proc.stderr
+    assert "Traceback" not in proc.stderr
