@@ -92,3 +92,30 @@ def test_scores_weight_recent_items_more() -> None:
     assert recs[recs[C.USER_ID] == "ca"][C.ITEM_ID].tolist() == ["b", "d"]
     # A known user is scored from the stored sequence: u0 saw a, b -> nothing new but c, d.
     assert set(model.recommend(["u0"], k=2)[C.ITEM_ID]) == {"c", "d"}
+
+
+def test_a_scoring_setting_reuses_the_last_solve() -> None:
+    from digirec.models import slist
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            C.USER_ID: rng.integers(0, 30, 400).astype(str),
+            C.ITEM_ID: rng.integers(0, 25, 400).astype(str),
+            C.TIMESTAMP: np.arange(400.0),
+        }
+    )
+    ds = Dataset.from_interactions(frame)
+    a = SLISTModel({"inference_decay": 2.0, "n_threads": 1}).fit(ds)
+    b = SLISTModel({"inference_decay": 8.0, "n_threads": 1}).fit(ds)
+    assert b.weights_ is a.weights_  # only scoring differs: one solve
+    assert not np.array_equal(a._score_users(np.arange(5)), b._score_users(np.arange(5)))
+    c = SLISTModel({"alpha": 0.9, "n_threads": 1}).fit(ds)
+    assert c.weights_ is not a.weights_
+    # The cached answer is the answer: a fresh solve gives the same matrix.
+    slist._LAST_SOLVE = None
+    fresh = SLISTModel({"inference_decay": 8.0, "n_threads": 1}).fit(ds)
+    np.testing.assert_array_equal(fresh.weights_, b.weights_)
+    # Another data set (even an equal one) never reuses it.
+    other = Dataset.from_interactions(frame.copy())
+    assert SLISTModel({"n_threads": 1}).fit(other).weights_ is not fresh.weights_

@@ -43,6 +43,9 @@ from digirec.features.content import (
 from digirec.features.text import DEFAULT_TEXT_FIELDS
 from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
 
+#: Catalogues up to this size get a cached dense item-item cosine matrix (12k items: 0.6 GB).
+DENSE_SIMILARITY_MAX_ITEMS = 12_000
+
 
 class ContentKNNConfig(ModelConfig):
     """Configuration of :class:`ContentKNNModel`.
@@ -79,6 +82,7 @@ class ContentKNNModel(Recommender):
     config: ContentKNNConfig
 
     item_vectors_: sp.csr_matrix
+    _similarity: NDArray[np.float32] | None = None
 
     def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
         del valid  # nothing is learned from interactions beyond which items are "training"
@@ -87,11 +91,16 @@ class ContentKNNModel(Recommender):
         cfg = self.config
         fit_rows = training_items(dataset)
         blocks: list[tuple[sp.csr_matrix, float]] = []
-        catalog = catalog_matrix(dataset.items, fit_rows)
+        # A block with weight 0 is skipped unless it is the only one (see below).
+        catalog = catalog_matrix(dataset.items, fit_rows) if cfg.text_weight < 1.0 else None
         if catalog is not None:
             blocks.append((l2_normalise_rows(catalog), 1.0 - cfg.text_weight))
-        text = text_tfidf_matrix(
-            dataset.items, fit_rows, cfg.text_fields, random_state=cfg.random_state
+        text = (
+            text_tfidf_matrix(
+                dataset.items, fit_rows, cfg.text_fields, random_state=cfg.random_state
+            )
+            if cfg.text_weight > 0.0 or catalog is None
+            else None
         )
         if text is not None:
             blocks.append((l2_normalise_rows(text), cfg.text_weight))
@@ -104,6 +113,16 @@ class ContentKNNModel(Recommender):
             total = float(len(blocks))
         weighted = [matrix * np.float32(np.sqrt(weight / total)) for matrix, weight in blocks]
         self.item_vectors_ = l2_normalise_rows(sp.hstack(weighted, format="csr"))
+        self._similarity = None
+
+    def _item_similarity(self) -> NDArray[np.float32] | None:
+        """The dense ``(n_items, n_items)`` cosine matrix, built once on first use when it
+        fits in :data:`DENSE_SIMILARITY_MAX_ITEMS` (a text vocabulary has tens of thousands
+        of columns: scoring through it per batch costs far more than one product)."""
+        if self._similarity is None and self.n_items <= DENSE_SIMILARITY_MAX_ITEMS:
+            x = self.item_vectors_
+            self._similarity = np.asarray((x @ x.T).toarray(), dtype=np.float32)
+        return self._similarity
 
     # ------------------------------------------------------------------ scoring
     def _score_rows(self, histories: sp.csr_matrix) -> FloatMatrix:
@@ -111,7 +130,11 @@ class ContentKNNModel(Recommender):
         h = sp.csr_matrix(histories, dtype=np.float32)
         counts = np.asarray(h.sum(axis=1), dtype=np.float32).ravel()
         scale = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
-        users = sp.diags(scale) @ h @ self.item_vectors_
+        mean = sp.csr_matrix(sp.diags(scale) @ h)
+        similarity = self._item_similarity()
+        if similarity is not None:
+            return np.asarray(mean @ similarity, dtype=np.float32)
+        users = mean @ self.item_vectors_
         return np.asarray((users @ self.item_vectors_.T).toarray(), dtype=np.float32)
 
     def _score_users(self, user_idx: IdxArray) -> FloatMatrix:
@@ -121,6 +144,9 @@ class ContentKNNModel(Recommender):
         return self._score_rows(histories)
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
+        similarity = self._item_similarity()
+        if similarity is not None:
+            return np.array(similarity[np.asarray(item_idx, dtype=np.int64)], dtype=np.float32)
         rows = self.item_vectors_[np.asarray(item_idx, dtype=np.int64)]
         return np.asarray((rows @ self.item_vectors_.T).toarray(), dtype=np.float32)
 
@@ -144,3 +170,4 @@ class ContentKNNModel(Recommender):
             ),
             shape=(n_rows, n_cols),
         )
+        self._similarity = None

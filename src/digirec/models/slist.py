@@ -34,6 +34,7 @@ with 2 threads.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -58,6 +59,12 @@ from digirec.models.sasrec import right_aligned
 _MIN_WEIGHT = 1e-2
 #: Above this many items the dense solve is refused with a clear message (memory, not time).
 MAX_DENSE_ITEMS = 40_000
+
+#: The last solve: (weak reference to the training interactions, the settings that determine
+#: ``B``, ``B``). ``inference_decay`` only changes scoring, so a grid search that varies it
+#: last (as ``TUNING_GRIDS["slist"]`` does) reuses each solve instead of repeating it. One
+#: entry only, and ``B`` is shared read-only with the model that computed it.
+_LAST_SOLVE: tuple[weakref.ref[Any], tuple[Any, ...], NDArray[np.float32]] | None = None
 
 
 class SLISTConfig(ModelConfig):
@@ -135,12 +142,36 @@ class SLISTModel(Recommender):
             )
         sequences = user_sequences(dataset)
         self.user_seqs_ = right_aligned(sequences, cfg.max_len)
+        self.weights_ = self._solve(dataset, sequences)
+
+    def _solve(self, dataset: Dataset, sequences: Sequence[NDArray[np.int64]]) -> FloatMatrix:
+        """``B`` for ``dataset``, reusing the previous solve when only scoring settings differ."""
+        global _LAST_SOLVE
+        cfg = self.config
+        key = (
+            dataset.n_users,
+            dataset.n_items,
+            dataset.n_interactions,
+            cfg.alpha,
+            cfg.lambda_,
+            cfg.position_decay,
+            cfg.max_len,
+            cfg.normalize,
+            cfg.zero_diagonal,
+        )
+        if _LAST_SOLVE is not None:
+            ref, last_key, last_weights = _LAST_SOLVE
+            if ref() is dataset.interactions and last_key == key:
+                return last_weights
         x = _normalise(dataset.user_item_matrix(binary=True), cfg.normalize)
-        past, future = transition_rows(sequences, n_items, cfg.position_decay, cfg.max_len)
+        past, future = transition_rows(sequences, dataset.n_items, cfg.position_decay, cfg.max_len)
         past, future = _normalise(past, cfg.normalize), _normalise(future, cfg.normalize)
-        self.weights_ = slist_weights(
+        weights = slist_weights(
             x, past, future, cfg.alpha, cfg.lambda_, cfg.zero_diagonal, cfg.n_threads
         )
+        weights.setflags(write=False)  # shared with the cache: never modified in place
+        _LAST_SOLVE = (weakref.ref(dataset.interactions), key, weights)
+        return weights
 
     # ------------------------------------------------------------------ scoring
     def _queries(self, tokens: NDArray[np.int64]) -> sp.csr_matrix:
