@@ -289,3 +289,26 @@ def test_train_tune_chooses_on_validation_and_refits_on_everything(tmp_path: Pat
     assert model.get_config()["lambda"] == search.best.params["lambda"]
     # ... and the bundle's model has seen every interaction, test events included.
     assert model.seen_.nnz == dataset.n_interactions
+
+
+def test_cold_items_views_flag(tmp_path: Path) -> None:
+    data = write_shop(tmp_path)
+    out = tmp_path / "cold.json"
+    code, output = run(
+        "benchmark", "--data", str(data), "--protocol", "cold-items", "--cold-fraction", "0.2",
+        "--models", "random,contentknn", "--cold-candidates", "cold", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, output
+    doc = json.loads(out.read_text())
+    assert doc["cold_candidates"] == "cold"
+    chance, knn = doc["results"]
+    for result in doc["results"]:
+        assert result["test"] == result["views"]["cold"]["test"]
+    # Ranked among the 4 cold items only, every list holds them all: recall@10 is 1 by hand.
+    assert chance["views"]["cold"]["test"]["recall@10"] == 1.0
+    assert set(knn["vs_baselines"]) == {"random"}
+    code, output = run(
+        "benchmark", "--data", str(data), "--protocol", "cold-items", "--models", "random",
+        "--cold-candidates", "warm",
+    )  # fmt: skip
+    assert code == 2 and "--cold-candidates" in output
