@@ -63,7 +63,7 @@ TABLE_METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20", "mrr@20", "cove
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 BAR_COLOUR = "#5b8db8"
 BEST_COLOUR = "#0b5394"
-_NUMERIC = re.compile(r"^[-+]?[\d,.]*\d[\d,.]*(e[-+]?\d+)?%?$|^–$")
+_NUMERIC = re.compile(r"^[-+]?[\d,.]*\d[\d,.]*(e[-+]?\d+)?%?( ± [\d,.]+)?$|^–$")
 # Interactions per user first: the learning curve's question is "how much data is enough?".
 _X_KEYS = (
     "interactions_per_user",
@@ -181,7 +181,7 @@ ZH: dict[str, str] = {
     "the best simple baseline.": "每个基准中在验证集上选出的最佳模型（从不用测试集选择）；"
     "给出其测试分数及按用户自助法得到的 95% 区间，以及与最佳简单基线的配对差值。",
     "best model (validation)": "最佳模型（按验证集）",
-    "test {metric} [95% interval]": "测试 {metric} [95% 区间]",
+    "test score [95% interval]": "测试分数 [95% 区间]",
     "difference vs best baseline [95% interval]": "相对最佳基线的差值 [95% 区间]",
     "{value} ± {sd} (sd, {n} folds)": "{value} ± {sd}（标准差，{n} 折）",
     "Best model per data set (chosen on validation)": "各数据集的最佳模型（按验证集选择）",
@@ -772,10 +772,11 @@ def _dataset_section(file: ResultFile, cid: str) -> str:
         _number(ds.get("n_items")),
         _number(ds.get("n_interactions")),
     )
+    # Counts the file does not have are left out, not shown as "–".
     stats: list[tuple[str, str]] = [
-        (_t("users"), _fmt(n_users, 0)),
-        (_t("items"), _fmt(n_items, 0)),
-        (_t("interactions"), _fmt(n_inter, 0)),
+        (_t(label), _fmt(value, 0))
+        for label, value in (("users", n_users), ("items", n_items), ("interactions", n_inter))
+        if value is not None
     ]
     if n_users and n_items and n_inter is not None:
         density = n_inter / (n_users * n_items)
@@ -1075,7 +1076,7 @@ def _brand_section(names: Sequence[str], results: Sequence[Mapping[str, Any]], c
     return f"<h3>{_t('Brand exposure')}</h3>" + "".join(out) if out else ""
 
 
-def _n_settings(r: Mapping[str, Any]) -> int:
+def _n_settings(r: Mapping[str, Any]) -> int | None:
     """How many settings the validation search tried: the ``tuning`` trials, else the size of
     the ``grid`` (rating folds record the grid, not the trials)."""
     trials = r.get("tuning")
@@ -1084,7 +1085,7 @@ def _n_settings(r: Mapping[str, Any]) -> int:
     grid = r.get("grid")
     if isinstance(grid, Mapping) and grid:
         return math.prod(len(v) if isinstance(v, list) else 1 for v in grid.values())
-    return 0
+    return None  # not recorded: shown as "–", never as a made-up 0
 
 
 def _fit_section(names: Sequence[str], results: Sequence[Mapping[str, Any]], cid: str) -> str:
@@ -1100,7 +1101,10 @@ def _fit_section(names: Sequence[str], results: Sequence[Mapping[str, Any]], cid
             tuning_s = sum(
                 _number(t.get("fit_seconds")) or 0.0 for t in trials if isinstance(t, Mapping)
             )
-        rows.append([name, _fmt(fit, 2), str(_n_settings(r)), _fmt(tuning_s, 1)])
+        n_settings = _n_settings(r)
+        rows.append(
+            [name, _fmt(fit, 2), "–" if n_settings is None else str(n_settings), _fmt(tuning_s, 1)]
+        )
     table = _table(
         _t("Fit time of the final model and the validation search"),
         [_t("model"), _t("final fit (s)"), _t("settings tried"), _t("tuning fits (s)")],
@@ -1450,6 +1454,8 @@ def _best_of(file: ResultFile) -> dict[str, Any] | None:
     if not file.is_benchmark:
         return None
     doc = file.document
+    if doc.get("protocol") == "learning-curve":  # a curve over data sizes, no single winner
+        return None
     results = _results(doc)
     metric = str(doc.get("tuning_metric", "ndcg@10"))
     ranked: list[tuple[Mapping[str, Any], float]] = []
@@ -1546,7 +1552,7 @@ def render_overview(files: Sequence[ResultFile], *, lang: str = "en") -> str:
                 _t("Data set"),
                 _t("best model (validation)"),
                 _t("tuning metric"),
-                _t("test {metric} [95% interval]", metric=""),
+                _t("test score [95% interval]"),
                 _t("difference vs best baseline [95% interval]"),
             )
         )

@@ -17,13 +17,23 @@ Routes
                               session (a session cookie, nothing stored on the server)
 ``GET /item/{item_id}``       product page with similar items and cart / buy buttons
 ``GET /search?q=``            natural-language product search (English or Chinese)
-``GET /dashboard``            benchmark results of ``results_dir`` + the live model
+``GET /dashboard``            the operator's view: the served model (version, training time and
+                              data, its held-out score with interval from the bundle's
+                              ``evaluation.json``), a recommendation preview for any user
+                              (``?preview=``), events per minute, the best model per data set
+                              (chosen on validation) and every result file, folded
 ``GET /admin``                model version, event rate, admin actions (key needed)
 ``POST /web/admin``           admin actions: show manifest and deletions, retrain
 ``POST /web/events``          same-origin event proxy (see below)
-``GET /img/{item_id}.png``    generated product picture (``render_product_image``), cached
+``GET /img/{item_id}.svg``    the card picture: a catalogue image file (``web_images_dir``) or a
+                              drawing by sub-type in the colour the title names, cached
+``GET /img/{item_id}.png``    the raster picture of the model features (``render_product_image``)
+``GET /favicon.ico``          the site icon
 ``GET /static/{name}``        the stylesheet and script
-Every page takes ``lang=en|zh`` (default: the browser's ``Accept-Language``).
+Every page takes ``lang=en|zh`` (default: the browser's ``Accept-Language``) and is sent with
+``Cache-Control: no-store`` (Back shows the current list, not a cached one). ``user=`` names the
+shopper, shown on every page; an id the service does not know is said to be unknown (404),
+never silently turned into a new shopper. Every form follows POST -> redirect -> GET.
 
 The pages are clients of the JSON API: they call the ``/v1`` endpoints in-process (an ASGI
 sub-request, so validation, fallbacks and explanations are exactly the API's) rather than
@@ -50,6 +60,8 @@ Settings (``DIGIREC_*`` environment variables, read when the app is created)
 ``DIGIREC_WEB_ENABLED``  serve the pages (default: yes, unless ``read_requires_key`` is set --
                          a service that locks reads should not expose a public shop front)
 ``DIGIREC_WEB_EVENTS``   accept events through ``/web/events`` (default yes)
+``DIGIREC_WEB_CURRENCY`` the prices' ISO code when the service's ``catalogue_currency`` is unset
+``DIGIREC_WEB_IMAGES_DIR`` folder of catalogue image files (``image_url`` / ``image_path``)
 """
 
 from digirec.serving.web.helpers import SESSION_COOKIE, WEB_EVENTS

@@ -312,7 +312,13 @@ class Pages:
         ):
             filters["min_price"], filters["max_price"] = filters["max_price"], filters["min_price"]
         show_all = stock == "all"
-        query = {**filters, "in_stock": None if show_all else "true"}
+        # The API leaves out-of-stock items out unless asked (include_unavailable); "all"
+        # asks for them, and the page lists them last.
+        query = {
+            **filters,
+            "in_stock": None if show_all else "true",
+            "include_unavailable": "true" if show_all else None,
+        }
         api = Api(request)
         session = [] if reset else session_items(request)
         error = None
@@ -340,7 +346,7 @@ class Pages:
                         for k, v in filters.items()
                         if v is not None
                     },
-                    **({} if show_all else {"in_stock": True}),
+                    **({"include_unavailable": True} if show_all else {"in_stock": True}),
                 },
                 key=server_key(self.settings),
             )
