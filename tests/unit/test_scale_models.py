@@ -359,3 +359,20 @@ def test_cli_reports_the_memory_budget_error_with_exit_code_2(tmp_path: Path) ->
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "EASE on 30 items" in proc.stderr and "allow_approximate" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_twotower_switches_to_sampled_softmax_past_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from digirec.models.twotower import TwoTowerModel
+
+    ds = sequences_dataset(40, 30, 6, seed=3)
+    params = {"epochs": 1, "dim": 8, "hidden": 8, "show_progress": False, "n_threads": 1}
+    params |= {"batch_size": 32, "n_negatives": 16}
+    roomy = TwoTowerModel(params).fit(ds)
+    # 3 float32 arrays of 32 examples x 30 training items = 11,520 bytes.
+    assert roomy.loss_ == "full" and roomy.fit_info_["full_softmax_peak_bytes"] == 11_520
+    monkeypatch.setenv(MAX_MEMORY_ENV, str(11_000 / GIB))
+    tight = TwoTowerModel(params).fit(ds)
+    assert tight.loss_ == "sampled" and tight.fit_info_["switched_from_full"]
+    assert tight.config.loss == "full"  # learned, not written into the config

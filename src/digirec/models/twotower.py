@@ -65,6 +65,7 @@ validation set through the same scoring path as ``recommend``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, cast
 
@@ -104,6 +105,9 @@ RELEASE_DATE = "release_date"
 #: ``dataset.extras`` key of an optional ``(n_items, d)`` array of image vectors.
 IMAGE_VECTORS_EXTRA = "image_vectors"
 _PAD = -1
+
+
+logger = logging.getLogger(__name__)
 
 
 class TwoTowerConfig(NeuralConfig):
@@ -237,6 +241,8 @@ class TwoTowerModel(Recommender):
     item_has_id_: NDArray[np.bool_]
     user_has_id_: NDArray[np.bool_]
     history_: TrainHistory | None
+    loss_: str
+    fit_info_: dict[str, Any]
 
     def __init__(
         self, config: ModelConfig | Mapping[str, Any] | None = None, **params: Any
@@ -270,6 +276,30 @@ class TwoTowerModel(Recommender):
                 self._train_profile = self.user_profile_ = None
 
     # ------------------------------------------------------------------ fit
+    def _softmax_choice(self, n_train_items: int) -> TwoTowerConfig:
+        """The config the batches are built with: ``loss="sampled"`` when the full softmax's
+        three float32 ``batch_size x n_train_items`` arrays exceed the memory budget."""
+        from digirec.memory import format_bytes, memory_budget_bytes, softmax_bytes
+
+        cfg = self.config
+        need = softmax_bytes(cfg.batch_size, n_train_items)
+        self.loss_ = cfg.loss
+        self.fit_info_ = {"loss": cfg.loss, "full_softmax_peak_bytes": need}
+        if cfg.loss == "full" and need > (budget := memory_budget_bytes()):
+            logger.warning(
+                "two-tower: a full softmax over %d items needs about %s per batch, more than "
+                "the %s budget: training with a sampled softmax of %d negatives",
+                n_train_items,
+                format_bytes(need),
+                format_bytes(budget),
+                cfg.n_negatives,
+            )
+            self.loss_ = "sampled"
+            self.fit_info_.update(loss="sampled", n_negatives=cfg.n_negatives)
+            self.fit_info_["switched_from_full"] = True
+            return cfg.model_copy(update={"loss": "sampled"})
+        return cfg
+
     def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
         from digirec.training.trainer import Trainer, seeded
 
@@ -289,8 +319,11 @@ class TwoTowerModel(Recommender):
         # Without item content a dropped item id leaves nothing to score the item by: the
         # example would teach noise, so item ids are then never dropped.
         item_id_dropout = cfg.id_dropout if self.item_content_ is not None else 0.0
+        # A full softmax whose (batch x training items) logits would not fit the memory budget
+        # trains with the sampled softmax instead; the choice is learned (loss_, fit_info_).
+        train_cfg = self._softmax_choice(int((item_counts > 0).sum()))
         batches = _ExampleBatches(
-            sequences, item_counts, cfg, item_id_dropout, profile_from=self._profile_cut
+            sequences, item_counts, train_cfg, item_id_dropout, profile_from=self._profile_cut
         )
         evaluate = self._validation(valid) if valid is not None and valid.n_interactions else None
         trainer = Trainer(cfg.trainer_config(desc="twotower"))
