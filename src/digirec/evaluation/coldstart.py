@@ -43,7 +43,6 @@ them: ``results[*].cold_items`` or ``results[*].cold_users`` (history slice) plu
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -72,13 +71,12 @@ from digirec.evaluation.stats import (
 )
 from digirec.exceptions import ConfigError
 from digirec.models.base import Recommender
-from digirec.models.registry import create_model
 from digirec.training.tuning import (
     TUNING_GRIDS,
     TUNING_METRIC,
     Trial,
     grid_size,
-    iter_grid,
+    tune_and_refit,
 )
 
 __all__ = [
@@ -195,32 +193,20 @@ def run_cold_items(
     results: list[dict[str, Any]] = []
     per_user: dict[str, dict[str, UserSample]] = {}
     for name in models:
-        base = dict(params.get(name, {}))
         grid = _grid(name, tune, grids)
         say(f"[{name}] {_tuning_line(tune, grid)} on validation cold items ({cold_candidates})")
-        report = _trial_reporter(name, grid_size(grid), say)
-        trials: list[Trial] = []
-        fitted: list[Recommender] = []
-        for setting in iter_grid(grid):
-            model = create_model(name, {**base, **setting})
-            start = time.perf_counter()
-            model.fit(train, valid)
-            seconds = time.perf_counter() - start
-            _, reco, truth = _view_reco(model, valid, view_mask("valid", cold_candidates), max(ks))
-            valid_metrics = _metrics(reco, truth, ks, dataset.n_items, None, None)
-            trials.append(Trial(model.get_config(), valid_metrics, seconds))
-            fitted.append(model)
-            report(trials[-1])
-        # Ties keep the grid order, as in grid_search, so the choice is deterministic.
-        order = sorted(range(len(trials)), key=lambda i: (-_finite(trials[i].valid), i))
-        trials = [trials[i] for i in order]
-        best = trials[0]
-        best_model = fitted[order[0]]
-        del fitted
-        say(f"[{name}] refit on all warm items with {best.params}")
-        start = time.perf_counter()
-        model = best_model.refit(warm_data)
-        fit_seconds = time.perf_counter() - start
+
+        def score_cold_items(fitted: Recommender) -> dict[str, float]:
+            _, reco, truth = _view_reco(fitted, valid, view_mask("valid", cold_candidates), max(ks))
+            return _metrics(reco, truth, ks, dataset.n_items, None, None)
+
+        # The protocol's one runner: grid on validation (this view's scoring), refit on warm.
+        run = tune_and_refit(
+            name, train, valid, warm_data, tune=tune, params=params, grids=grids, ks=ks,
+            progress=say, score=score_cold_items,
+        )  # fmt: skip
+        trials, best = run.search.trials, run.search.best
+        model, fit_seconds = run.model, run.fit_seconds
         views: dict[str, dict[str, Any]] = {}
         per_user[name] = {}
         for view in CANDIDATE_VIEWS:
@@ -381,31 +367,20 @@ def run_cold_users(
 
     results: list[dict[str, Any]] = []
     for name in models:
-        base = dict(params.get(name, {}))
         grid = _grid(name, tune, grids)
         say(f"[{name}] {_tuning_line(tune, grid)} on validation cold users (history slice)")
-        report = _trial_reporter(name, grid_size(grid), say)
-        trials: list[Trial] = []
-        fitted: list[Recommender] = []
-        for setting in iter_grid(grid):
-            model = create_model(name, {**base, **setting})
-            start = time.perf_counter()
-            model.fit(fit_part, stop_part)
-            seconds = time.perf_counter() - start
-            valid_metrics = score_history_slice(model, dataset, valid_history, valid_targets, ks=ks)
-            trials.append(Trial(model.get_config(), valid_metrics, seconds))
-            fitted.append(model)
-            report(trials[-1])
-        # Ties keep the grid order, as in grid_search, so the choice is deterministic.
-        order = sorted(range(len(trials)), key=lambda i: (-_finite(trials[i].valid), i))
-        trials = [trials[i] for i in order]
-        best = trials[0]
-        best_model = fitted[order[0]]
-        del fitted
-        say(f"[{name}] refit on all warm users with {best.params}")
-        start = time.perf_counter()
-        model = best_model.refit(warm_data)
-        fit_seconds = time.perf_counter() - start
+
+        def score_cold_users(fitted: Recommender) -> dict[str, float]:
+            return score_history_slice(fitted, dataset, valid_history, valid_targets, ks=ks)
+
+        # The protocol's one runner: fits stop early on the training users' last events, the
+        # grid is scored on the validation users' history slice, the winner refit on warm users.
+        run = tune_and_refit(
+            name, fit_part, stop_part, warm_data, tune=tune, params=params, grids=grids, ks=ks,
+            progress=say, score=score_cold_users,
+        )  # fmt: skip
+        trials, best = run.search.trials, run.search.best
+        model, fit_seconds = run.model, run.fit_seconds
         history_metrics = score_history_slice(
             model,
             dataset,
@@ -565,26 +540,6 @@ def _grid(
 
 def _tuning_line(tune: bool, grid: Mapping[str, Sequence[Any]]) -> str:
     return f"tuning {grid_size(grid)} setting(s)" if tune else "fixed setting"
-
-
-def _finite(metrics: Mapping[str, float]) -> float:
-    """The tuning metric, with NaN (no validation target at all) ranked last."""
-    value = float(metrics.get(TUNING_METRIC, float("nan")))
-    return value if np.isfinite(value) else float("-inf")
-
-
-def _trial_reporter(name: str, n_settings: int, say: Progress) -> Callable[[Trial], None]:
-    done = 0
-
-    def report(trial: Trial) -> None:
-        nonlocal done
-        done += 1
-        say(
-            f"[{name}] {done}/{n_settings} {TUNING_METRIC}={trial.valid[TUNING_METRIC]:.4f} "
-            f"({trial.fit_seconds:.1f}s) {trial.params}"
-        )
-
-    return report
 
 
 def _timings(trials: Sequence[Trial]) -> dict[str, float]:

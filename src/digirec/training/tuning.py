@@ -201,17 +201,22 @@ def grid_search(
     metric: str = TUNING_METRIC,
     on_trial: Callable[[Trial], None] | None = None,
     keep_best_model: bool = False,
+    score: Callable[[Recommender], dict[str, float]] | None = None,
 ) -> SearchResult:
     """Fit each grid setting on ``train`` and rank them by ``metric`` on ``valid``.
 
     Ties in the metric keep the grid order, so the search is deterministic. With
     ``keep_best_model`` the best fitted model is returned too. Inside :func:`reuse_searches`
     an identical earlier search is returned without refitting.
+
+    ``score`` replaces the default validation scoring (full ranking of ``valid``'s targets):
+    a protocol that scores a fitted model its own way (the cold-start slices) passes it; each
+    fit still gets ``valid`` for early stopping. Such searches are never reused.
     """
     grid = TUNING_GRIDS.get(model_name, {}) if grid is None else grid
     # The tuning metric's cut-off is always evaluated, whatever the reported cut-offs are.
     eval_ks = sorted({*ks, _cutoff(metric)})
-    cache = _SEARCHES.get()
+    cache = _SEARCHES.get() if score is None else None
     key = _search_key(model_name, train, valid, grid, base_params, eval_ks, metric)
     if cache is not None and key in cache:
         cached = cache[key][0]
@@ -226,7 +231,11 @@ def grid_search(
         start = time.perf_counter()
         model.fit(train, valid)
         fit_seconds = time.perf_counter() - start
-        metrics = evaluate_model(model, _unseen_part(model, valid), ks=eval_ks)
+        metrics = (
+            evaluate_model(model, _unseen_part(model, valid), ks=eval_ks)
+            if score is None
+            else score(model)
+        )
         trial = Trial(
             params=model.get_config(),
             valid=metrics,
@@ -235,9 +244,9 @@ def grid_search(
         )
         trials.append(trial)
         # NaN (no scorable validation user) ranks last, never first.
-        score = _ranked(metrics[metric])
-        if keep_best_model and (best_model is None or score > best_score):
-            best_model, best_score = model, score
+        value = _ranked(metrics[metric])
+        if keep_best_model and (best_model is None or value > best_score):
+            best_model, best_score = model, value
         if on_trial is not None:
             on_trial(trial)
     order = sorted(range(len(trials)), key=lambda i: (-_ranked(trials[i].valid[metric]), i))
@@ -369,6 +378,7 @@ def tune_and_refit(
     grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
     ks: Sequence[int] = (10, 20),
     progress: Callable[[str], None] | None = None,
+    score: Callable[[Recommender], dict[str, float]] | None = None,
 ) -> TunedModel:
     """The protocol's model step, the same for every protocol and for ``digirec train --tune``:
     search ``name``'s grid fitted on ``train`` and scored on ``valid``, then refit the winner on
@@ -381,6 +391,8 @@ def tune_and_refit(
         The run's ``--params`` / ``--grid`` (per model name); see :func:`run_settings`.
     progress:
         Called with one line per trial and one for the refit.
+    score:
+        The protocol's validation scoring of a fitted model (see :func:`grid_search`).
     """
     say = progress or (lambda _msg: None)
     grid = resolve_grid(name, tune, grids)
@@ -404,6 +416,7 @@ def tune_and_refit(
         ks=ks,
         on_trial=report,
         keep_best_model=True,
+        score=score,
     )
     assert search.best_model is not None
     say(f"[{name}] refit with {search.best.params}")
