@@ -1199,7 +1199,7 @@ def _headline(file: ResultFile) -> str:
     best = _best_of(file)
     if best is None:
         return ""
-    return f" — {best['model']}: {best['metric']} {_fmt(best['value'])}"
+    return f" — {best['model']}{_colon()}{best['metric']} {_fmt(best['value'])}"
 
 
 def _benchmark_section(file: ResultFile, level: int, title: str, is_open: bool) -> str:
