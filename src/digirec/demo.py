@@ -42,7 +42,8 @@ def run_demo(
     echo(f"1. wrote the synthetic electronics shop to {shop_dir}")
 
     raw = load_data(shop_dir, format="csv")
-    dataset = Dataset.from_raw(raw, include_catalog_items=True)
+    # The protocol's rule: each pair's first occurrence is a target (training uses "max").
+    dataset = Dataset.from_raw(raw, include_catalog_items=True, duplicates="first")
     echo(
         f"2. loaded {dataset.n_users} users, {dataset.n_items} items, "
         f"{dataset.n_interactions} interactions (first occurrence of each user-item pair)"
