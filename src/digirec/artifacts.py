@@ -111,9 +111,16 @@ class ItemFilter:
     min_price: float | None = None
     max_price: float | None = None
     in_stock: bool | None = None
+    #: Also return unavailable items: out of stock (``in_stock`` false) or hidden. Off by
+    #: default everywhere (service, CLI, demo): a shop does not recommend what it cannot sell.
+    include_unavailable: bool = False
 
     def is_empty(self) -> bool:
-        return all(v is None for v in vars(self).values())
+        """No attribute constraint (the availability rule still applies)."""
+        return all(
+            v is None
+            for v in (self.categories, self.brands, self.min_price, self.max_price, self.in_stock)
+        )
 
 
 @dataclass
@@ -147,9 +154,9 @@ class Bundle:
         The service's own rule (:meth:`digirec.serving.state.Catalogue.mask`): one filter
         implementation for the CLI, the demo and the service.
         """
-        if item_filter.is_empty():
-            return None
         if self.items is None:
+            if item_filter.is_empty():
+                return None
             raise ConfigError(
                 "this bundle has no catalogue, so it cannot filter by item attributes"
             )

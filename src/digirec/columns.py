@@ -27,6 +27,8 @@ PRICE = "price"
 DESCRIPTION = "description"
 IMAGE_URL = "image_url"
 IN_STOCK = "in_stock"
+#: A catalogue item the shop hid: never recommended (the service's catalogue API sets it).
+HIDDEN = "hidden"
 
 #: Row position in the source file; the tie-breaker that keeps "file order" for equal timestamps.
 SOURCE_ROW = "source_row"

@@ -189,6 +189,9 @@ def _passes(items: pd.DataFrame, f: ItemFilter) -> np.ndarray:
         ok &= price <= f.max_price
     if f.in_stock is not None:
         ok &= items[C.IN_STOCK].to_numpy(bool) == f.in_stock
+    if not f.include_unavailable and f.in_stock is None:
+        # Out of stock (explicitly false) is never recommended unless a request asks.
+        ok &= ~(items[C.IN_STOCK].astype("boolean") == False).fillna(False).to_numpy(bool)  # noqa: E712
     return ok
 
 

@@ -87,7 +87,9 @@ def test_immediate_purge_equals_training_without_the_user(
     others = reference.user_map_.to_list()
     pd.testing.assert_frame_equal(served.recommend(others, 10), reference.recommend(others, 10))
     for other in others[:5]:
-        body = client.get(f"/v1/users/{other}/recommendations", params={"k": 10}).json()
+        # The model's own list (Recommender.recommend knows no stock): unavailable included.
+        params = {"k": 10, "include_unavailable": True}
+        body = client.get(f"/v1/users/{other}/recommendations", params=params).json()
         expected = reference.recommend([other], 10)
         assert [i["item_id"] for i in body["items"]] == expected["item_id"].tolist()
         np.testing.assert_allclose([i["score"] for i in body["items"]], expected["score"])

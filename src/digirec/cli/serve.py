@@ -102,6 +102,14 @@ def serve(
         bool, typer.Option("--read-requires-key", help="Require the API key for reads too.")
     ] = False,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes; only 1 is supported (real-time state is per process).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the recommendation service.
 
@@ -120,6 +128,15 @@ def serve(
 
         raise MissingExtraError(exc.name or "fastapi", "serve") from None
 
+    if workers > 1:
+        # Each worker would hold its own real-time histories (one worker would not see the
+        # events another accepted) and its own retrains (pruning bundles the other serves).
+        raise typer.BadParameter(
+            "only --workers 1 is supported: real-time events and model swaps live in one "
+            "process; scale out with several instances behind a load balancer that pins each "
+            "shopper to one instance, or with a bigger machine",
+            param_hint="--workers",
+        )
     flags: dict[str, Any] = {
         "bundle_path": bundle,
         "database_url": database,

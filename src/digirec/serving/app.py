@@ -30,6 +30,7 @@ from digirec.artifacts import ItemFilter
 from digirec.serving import schemas as S
 from digirec.serving.auth import KeyRing, read_key, require_scope
 from digirec.serving.errors import ServingError
+from digirec.serving.metrics import LatencyMiddleware, ServiceMetrics
 from digirec.serving.settings import ServeSettings
 from digirec.serving.shopper import ShopperSessions
 from digirec.serving.state import Ranked, Rerank, ServingState
@@ -49,6 +50,10 @@ MaxPrice = Annotated[float | None, Query(ge=0)]
 K = Annotated[int | None, Query(description="List length, 1..max_k (default default_k).")]
 Diversity = Annotated[
     float, Query(ge=0.0, le=1.0, description="Category/brand diversity, 0 = pure relevance.")
+]
+IncludeUnavailable = Annotated[
+    bool,
+    Query(description="Also return out-of-stock and hidden items (excluded by default)."),
 ]
 Exposure = Annotated[
     float, Query(ge=0.0, le=1.0, description="Long-tail exposure bonus, 0 = none.")
@@ -156,11 +161,13 @@ def create_app(settings: ServeSettings, *, store: Store | None = None) -> FastAP
         An already opened store (tests); default: ``open_store(settings.database_url)``.
     """
     owns_store = store is None
+    metrics = ServiceMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = store if store is not None else open_store(settings.database_url)
         state = ServingState(settings, opened)
+        state.on_retrain.append(metrics.retrain_seconds.observe)
         app.state.store = opened
         app.state.serving = state
         state.start()
@@ -179,6 +186,7 @@ def create_app(settings: ServeSettings, *, store: Store | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.key_ring = KeyRing(settings)
     secret = settings.web_session_secret
     app.state.shopper_sessions = ShopperSessions(
@@ -187,6 +195,8 @@ def create_app(settings: ServeSettings, *, store: Store | None = None) -> FastAP
         per_minute=settings.web_session_events_per_minute,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Outermost: the latency of 413s and errors counts too.
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
     _install_error_handlers(app)
     _add_routes(app, settings)
     app.include_router(web_router(settings))  # shop front, dashboard, admin (serving/web/)
@@ -242,6 +252,7 @@ def _filter(
     min_price: float | None,
     max_price: float | None,
     in_stock: bool | None,
+    include_unavailable: bool = False,
 ) -> ItemFilter:
     if min_price is not None and max_price is not None and min_price > max_price:
         raise ServingError(422, "invalid_filter", "min_price exceeds max_price", "min_price")
@@ -251,6 +262,7 @@ def _filter(
         min_price=min_price,
         max_price=max_price,
         in_stock=in_stock,
+        include_unavailable=include_unavailable,
     )
 
 
@@ -311,11 +323,28 @@ IdempotencyKey = Annotated[
 
 
 def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
+    metrics: ServiceMetrics = app.state.metrics
     read = [Depends(read_key)]
     events_scope = [Depends(require_scope("events"))]
     catalogue_scope = [Depends(require_scope("catalogue"))]
     admin_scope = [Depends(require_scope("admin"))]
     explain_default = settings.explain
+
+    # ------------------------------------------------------------------ metrics
+    @app.get(
+        "/metrics",
+        dependencies=read,
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text."}},
+        tags=["health"],
+    )
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus metrics: latency per route, events ingested / duplicate / refused,
+        model version, retrain durations, real-time users."""
+        state: ServingState | None = getattr(request.app.state, "serving", None)
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.render(state), media_type=CONTENT_TYPE_LATEST)
 
     # ------------------------------------------------------------------ health
     @app.get("/health/live", response_model=S.Health, tags=["health"])
@@ -357,6 +386,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         in_stock: bool | None = None,
         exclude_seen: bool = True,
         exclude_purchased: bool = True,
+        include_unavailable: IncludeUnavailable = False,
         diversity: Diversity = 0.0,
         exposure: Exposure = 0.0,
         explain: bool = explain_default,
@@ -365,7 +395,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         category filter); events posted a moment ago already count."""
         state = _state(request)
         size = _k(settings, k)
-        item_filter = _filter(category, brand, min_price, max_price, in_stock)
+        item_filter = _filter(category, brand, min_price, max_price, in_stock, include_unavailable)
 
         def run() -> Response:
             ranked = state.recommend_user(
@@ -401,13 +431,13 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         min_price: MinPrice = None,
         max_price: MaxPrice = None,
         in_stock: bool | None = None,
+        include_unavailable: IncludeUnavailable = False,
         explain: bool = explain_default,
     ) -> S.RecommendationResponse:
         """Items similar to one item (``source="similar_items"``)."""
         state = _state(request)
-        ranked = state.similar(
-            item_id, _k(settings, k), _filter(category, brand, min_price, max_price, in_stock)
-        )
+        item_filter = _filter(category, brand, min_price, max_price, in_stock, include_unavailable)
+        ranked = state.similar(item_id, _k(settings, k), item_filter)
         return _render(state, ranked, explain, item_id=item_id)
 
     @app.post(
@@ -429,11 +459,54 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         ranked = state.recommend_session(
             body.item_ids,
             _k(settings, body.k),
-            _filter(body.category, body.brand, body.min_price, body.max_price, body.in_stock),
+            _filter(
+                body.category,
+                body.brand,
+                body.min_price,
+                body.max_price,
+                body.in_stock,
+                body.include_unavailable,
+            ),
             exclude_seen=body.exclude_seen,
             rerank=Rerank(body.diversity, body.exposure),
         )
         return _render(state, ranked, explain)
+
+    @app.post(
+        "/v1/recommendations/batch",
+        response_model=S.BatchResponse,
+        dependencies=read,
+        responses=_ERRORS,
+        tags=["recommendations"],
+    )
+    def batch_recommendations(
+        request: Request, body: S.BatchRequest, explain: bool = False
+    ) -> S.BatchResponse:
+        """Lists for many users in one call (each as ``GET /v1/users/{id}/recommendations``)."""
+        if len(body.user_ids) > settings.max_batch:
+            raise ServingError(
+                422, "batch_too_large", f"at most {settings.max_batch} user ids", "user_ids"
+            )
+        state = _state(request)
+        size = _k(settings, body.k)
+        item_filter = _filter(
+            body.category,
+            body.brand,
+            body.min_price,
+            body.max_price,
+            body.in_stock,
+            body.include_unavailable,
+        )
+        results = [
+            _render(
+                state,
+                state.recommend_user(user_id, size, item_filter, exclude_seen=body.exclude_seen),
+                explain,
+                user_id=user_id,
+            )
+            for user_id in body.user_ids
+        ]
+        return S.BatchResponse(results=results)
 
     # ------------------------------------------------------------------ events
     @app.post(
@@ -493,6 +566,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
             stored = state.store.add_events(records)  # returns after COMMIT
         except DeletedUserError as exc:
             state.count_refused(len(exc.user_ids))
+            metrics.refused.inc(sum(r.user_id in exc.user_ids for r in records))
             raise ServingError(
                 410, "user_deleted", str(exc), f"events[{exc.positions[0]}].user_id"
             ) from None
@@ -500,7 +574,10 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
             raise ServingError(
                 409, "client_event_id_conflict", str(exc), f"events[{exc.position}].client_event_id"
             ) from None
-        state.record_events([e for e in stored if not e.duplicate])
+        fresh = [e for e in stored if not e.duplicate]
+        state.record_events(fresh)
+        metrics.events.inc(len(fresh))
+        metrics.duplicates.inc(len(stored) - len(fresh))
         return S.EventsAccepted(
             accepted=len(stored),
             duplicates=sum(e.duplicate for e in stored),
@@ -531,6 +608,66 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
             model_version=state.current.snapshot.version,
         )
         return JSONResponse(out.model_dump(), status_code=201 if created else 200)
+
+    @app.get(
+        "/v1/items/{item_id}",
+        response_model=S.ItemRecord,
+        dependencies=read,
+        responses=_ERRORS,
+        tags=["catalogue"],
+    )
+    def get_item(request: Request, item_id: ItemIdPath) -> S.ItemRecord:
+        """A stored catalogue item and how the served model reaches it."""
+        state = _state(request)
+        record = state.store.get_item(item_id)
+        if record is None:
+            raise ServingError(404, "unknown_item", f"unknown item id {item_id!r}", "item_id")
+        row = state.current.catalogue.positions.get(item_id)
+        attributes = {k: _jsonable(v) for k, v in record.items() if k != C.ITEM_ID}
+        via = None if row is None else state.current.catalogue.via(row)
+        return S.ItemRecord(item_id=item_id, attributes=attributes, recommendable_via=via)
+
+    @app.delete(
+        "/v1/items/{item_id}",
+        status_code=204,
+        response_class=Response,
+        dependencies=catalogue_scope,
+        responses=_ERRORS,
+        tags=["catalogue"],
+    )
+    def delete_item(request: Request, item_id: ItemIdPath) -> Response:
+        """Remove an item from the catalogue: never recommended again (its events stay)."""
+        state = _state(request)
+        if not state.store.delete_item(item_id):
+            raise ServingError(404, "unknown_item", f"unknown item id {item_id!r}", "item_id")
+        state.remove_item(item_id)
+        return Response(status_code=204)
+
+    @app.get(
+        "/v1/users/{user_id}",
+        response_model=S.UserRecord,
+        dependencies=admin_scope,
+        responses=_ERRORS,
+        tags=["users"],
+    )
+    def get_user(request: Request, user_id: UserIdPath) -> S.UserRecord:
+        """A stored user: attributes, number of events, deletion state (personal data, so
+        the admin scope)."""
+        state = _state(request)
+        record = state.store.get_user(user_id)
+        n_events = state.store.count_events(user_id)
+        deleted = state.store.tombstone(user_id) is not None
+        known = state.current.snapshot.user_row(user_id) is not None
+        if record is None and not n_events and not deleted and not known:
+            raise ServingError(404, "unknown_user", f"unknown user id {user_id!r}", "user_id")
+        attributes = {k: _jsonable(v) for k, v in (record or {}).items() if k != C.USER_ID}
+        return S.UserRecord(
+            user_id=user_id,
+            attributes=attributes,
+            n_events=n_events,
+            known_to_model=known,
+            deleted=deleted,
+        )
 
     @app.put(
         "/v1/users/{user_id}",

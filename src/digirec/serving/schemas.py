@@ -118,6 +118,7 @@ class SessionRequest(_Strict):
     max_price: Number | None = Field(None, ge=0)
     in_stock: StrictBool | None = None
     exclude_seen: StrictBool = True
+    include_unavailable: StrictBool = False
     diversity: Number = Field(0.0, ge=0.0, le=1.0)
     exposure: Number = Field(0.0, ge=0.0, le=1.0)
 
@@ -200,7 +201,12 @@ class ItemIn(_Strict):
     brand: str | None = Field(None, max_length=200)
     category: str | None = Field(None, max_length=200)
     price: Number | None = Field(None, ge=0, le=1e9)
-    in_stock: StrictBool | None = None
+    in_stock: StrictBool | None = Field(
+        None, description="false: never recommended unless a request includes unavailable items."
+    )
+    hidden: StrictBool | None = Field(
+        None, description="true: hidden from every list (kept in the catalogue)."
+    )
     description: str | None = Field(None, max_length=20_000)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
@@ -225,6 +231,46 @@ class ItemOut(BaseModel):
     )
     neighbour_item_id: str | None = None
     model_version: int
+
+
+class BatchRequest(_Strict):
+    """Recommendations for many users at once (each list as the single-user endpoint)."""
+
+    user_ids: list[ExternalId] = Field(..., min_length=1, description="Users, in answer order.")
+    k: StrictInt | None = Field(None, ge=1, description="List length (1..max_k).")
+    category: list[str] | None = None
+    brand: list[str] | None = None
+    min_price: Number | None = Field(None, ge=0)
+    max_price: Number | None = Field(None, ge=0)
+    in_stock: StrictBool | None = None
+    include_unavailable: StrictBool = False
+    exclude_seen: StrictBool = True
+
+
+class BatchResponse(BaseModel):
+    """One list per requested user, in request order."""
+
+    results: list[RecommendationResponse]
+
+
+class ItemRecord(BaseModel):
+    """A stored catalogue item (typed fields and any further attributes)."""
+
+    item_id: str
+    attributes: dict[str, Any]
+    recommendable_via: str | None = Field(
+        None, description="How the served model reaches it (model / attribute_neighbour ...)."
+    )
+
+
+class UserRecord(BaseModel):
+    """A stored user: attributes, event count and deletion state."""
+
+    user_id: str
+    attributes: dict[str, Any]
+    n_events: int
+    known_to_model: bool
+    deleted: bool = Field(False, description="A deletion tombstone refuses their events.")
 
 
 class UserIn(_Strict):

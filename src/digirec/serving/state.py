@@ -51,7 +51,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -195,12 +195,24 @@ class Catalogue:
         """Align the store's catalogue (the source of truth) with the model's item index.
 
         Model items take their store row when the store has one, else the bundle's; store items
-        unknown to the model follow, each with its attribute neighbour.
+        unknown to the model follow, each with its attribute neighbour. When the store holds a
+        catalogue, a model item missing from it was deleted (``DELETE /v1/items``): it keeps
+        the bundle's attributes and is hidden until a retrain drops it.
         """
         model_ids = [str(x) for x in model.item_map_.external_ids]
         from_bundle = _records(bundle_items)
         from_store = _records(store_items)
-        rows = [from_store.get(i) or from_bundle.get(i) or {C.ITEM_ID: i} for i in model_ids]
+
+        def model_row(item_id: str) -> dict[str, Any]:
+            stored = from_store.get(item_id)
+            if stored is not None:
+                return stored
+            row = dict(from_bundle.get(item_id) or {C.ITEM_ID: item_id})
+            if from_store:
+                row[C.HIDDEN] = True
+            return row
+
+        rows = [model_row(i) for i in model_ids]
         known = set(model_ids)
         new_ids = [i for i in from_store if i not in known]
         rows.extend(from_store[i] for i in new_ids)
@@ -261,13 +273,15 @@ class Catalogue:
         (:meth:`digirec.artifacts.Bundle.candidate_mask`), computed on numpy columns cached per
         catalogue; a mask is cached per filter and read-only (callers never write to it)."""
         if item_filter.is_empty():
-            return None
+            # Only the availability rule: out-of-stock and hidden rows (None when none is).
+            return None if item_filter.include_unavailable else self.available
         key = (
             None if item_filter.categories is None else tuple(item_filter.categories),
             None if item_filter.brands is None else tuple(item_filter.brands),
             item_filter.min_price,
             item_filter.max_price,
             item_filter.in_stock,
+            item_filter.include_unavailable,
         )
         cache = self._masks
         hit = cache.get(key)
@@ -291,6 +305,11 @@ class Catalogue:
             if item_filter.min_price is not None:
                 in_range &= price >= lo
             parts.append(in_range)
+        if not item_filter.include_unavailable:
+            # A request that states its own stock condition keeps it; hidden rows never pass.
+            rule = self.available if item_filter.in_stock is None else self.visible
+            if rule is not None:
+                parts.append(rule)
         mask = parts[0].copy()
         for part in parts[1:]:
             mask &= part
@@ -299,6 +318,33 @@ class Catalogue:
             cache.clear()
         cache[key] = mask
         return mask
+
+    @cached_property
+    def available(self) -> NDArray[np.bool_] | None:
+        """Rows that may be recommended by default: not explicitly out of stock and not hidden
+        (unknown stock counts as available); ``None`` when every row is."""
+        ok = np.ones(self.n_rows, dtype=bool)
+        if C.IN_STOCK in self.frame.columns:
+            ok &= self.frame[C.IN_STOCK].astype("boolean").fillna(True).to_numpy(bool)
+        visible = self.visible
+        if visible is not None:
+            ok &= visible
+        if ok.all():
+            return None
+        ok.flags.writeable = False
+        return ok
+
+    @cached_property
+    def visible(self) -> NDArray[np.bool_] | None:
+        """Rows not hidden by the shop (``None`` when none is)."""
+        if C.HIDDEN not in self.frame.columns:
+            return None
+        hidden = self.frame[C.HIDDEN].astype("boolean").fillna(False).to_numpy(bool)
+        ok: NDArray[np.bool_] = ~hidden
+        if ok.all():
+            return None
+        ok.flags.writeable = False
+        return ok
 
     def _part(self, column: str, value: Any) -> NDArray[np.bool_]:
         """The mask of one categorical or stock condition, cached per catalogue."""
@@ -1041,7 +1087,11 @@ class RankingEngine:
         if offset:
             scores += np.float32(offset)
         # Category and price hold by construction; any other condition is checked per row.
-        if item_filter.brands is not None or item_filter.in_stock is not None:
+        if (
+            item_filter.brands is not None
+            or item_filter.in_stock is not None
+            or (not item_filter.include_unavailable and current.catalogue.available is not None)
+        ):
             mask = candidates.get()
             if mask is not None:
                 scores[~mask[rows]] = -np.inf
@@ -1142,6 +1192,8 @@ class ServingState(RankingEngine):
         self.n_refused_batches = 0
         #: Operational problems since start (corrupt bundles, failed removals), newest last.
         self.problems: list[str] = []
+        #: Called with the seconds of every finished retrain (the app's metrics).
+        self.on_retrain: list[Callable[[float], None]] = []
         # Per-user profiles for explanations, keyed by (model version, last real-time event id).
         self._forget_generation = 0
         self._forgotten_through: dict[str, int] = {}
@@ -1256,6 +1308,11 @@ class ServingState(RankingEngine):
                 if queue is None:
                     queue = self._realtime[e.user_id] = deque(maxlen=limit)
                 queue.append(RealtimeEvent(e.event_id, e.item_id, e.event, e.timestamp))
+
+    @property
+    def n_realtime_users(self) -> int:
+        """Users with real-time events held in memory."""
+        return len(self._realtime)
 
     def count_refused(self, n_users: int) -> None:
         """Count a batch refused because of deleted users (the store keeps the durable count
@@ -1430,6 +1487,21 @@ class ServingState(RankingEngine):
             neighbour = str(catalogue.frame[C.ITEM_ID].iat[proxy])
         return created, via, neighbour
 
+    def remove_item(self, item_id: str) -> bool:
+        """Apply a committed catalogue deletion: a model item stays as a hidden row (the
+        model still has it until the retrain), a new item is hidden too. ``False`` when the
+        served catalogue does not have it."""
+        with self._lock:
+            current = self.current
+            row = current.catalogue.positions.get(item_id)
+            if row is None:
+                return False
+            record = {C.ITEM_ID: item_id, C.HIDDEN: True}
+            catalogue, _, _, _ = current.catalogue.with_item(record, current.snapshot.popularity)
+            self._current = Current(current.snapshot, catalogue)
+            self._search_cache = None
+        return True
+
     # ------------------------------------------------------------------ privacy
     def forget_user(self, user_id: str) -> None:
         """Remove a user from every in-memory structure at once (the store is done already)."""
@@ -1468,6 +1540,7 @@ class ServingState(RankingEngine):
         from digirec.models.registry import create_model
 
         with self._retrain_lock:
+            retrain_started = time.perf_counter()
             old = self.current.snapshot
             data = self.store.snapshot()
             if data.interactions.empty:
@@ -1546,6 +1619,8 @@ class ServingState(RankingEngine):
             purged = self.store.mark_purged(up_to_seq=data.deletion_seq, model_version=version)
             self._prune_bundles(keep=out)
             log.info("retrained %s -> v%d (%s), %d deletions purged", name, version, reason, purged)
+            for callback in self.on_retrain:
+                callback(time.perf_counter() - retrain_started)
             return RetrainResult(
                 model_version=version,
                 model=name,

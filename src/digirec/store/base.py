@@ -217,6 +217,11 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def delete_item(self, item_id: str) -> bool:
+        """Remove a catalogue item (its events stay: they are the users' history); ``True``
+        if it existed."""
+
+    @abstractmethod
     def get_item(self, item_id: str) -> dict[str, Any] | None:
         """One item as a flat dict (typed columns and extras), or ``None``."""
 

@@ -334,6 +334,12 @@ class SQLStore(Store):
             rows.append(row)
         return self._upsert(self._t["items"], C.ITEM_ID, rows)
 
+    def delete_item(self, item_id: str) -> bool:
+        table = self._t["items"]
+        with self._write() as conn:
+            result = conn.execute(sa.delete(table).where(table.c[C.ITEM_ID] == item_id))
+        return bool(result.rowcount)
+
     def get_item(self, item_id: str) -> dict[str, Any] | None:
         table = self._t["items"]
         with self._read() as conn:
