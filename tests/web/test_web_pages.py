@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -415,3 +416,20 @@ def test_labels_are_complete_and_template_safe() -> None:
     for template in TEMPLATES.glob("*.html"):
         used |= set(re.findall(r"\bt\.([a-z_]+)", template.read_text()))
     assert used <= set(LABELS["en"]), used - set(LABELS["en"])
+
+
+def test_price_bands_are_in_price_order_with_rounded_bounds(
+    shared_client: TestClient, web_shop: Shop
+) -> None:
+    user = known_user(web_shop, 1)
+    page = shared_client.get("/", params={"user": user, "lang": "en"})
+    chart = re.search(r'<svg[^>]*aria-labelledby="profile-price_bands-t.*?</svg>', page.text, re.S)
+    assert chart is not None
+    labels = re.findall(r'text-anchor="end"[^>]*translate="no"[^>]*>([^<]+)</text>', chart.group(0))
+    assert len(labels) >= 2
+    lows = [float(re.sub(r"[^\d.]", "", lab.split("–")[0]) or 0) for lab in labels]
+    assert lows == sorted(lows)  # price order, not share order
+    assert all(lab.startswith(("$", "≥ $")) for lab in labels)  # the currency is named
+    assert not any(re.search(r"\.\d", lab) for lab in labels)  # "$454–1,060", not "453.99-..."
+    api = shared_client.get(f"/v1/users/{user}/profile").json()["price_bands"]
+    assert len(labels) == len(api)
