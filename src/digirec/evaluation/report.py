@@ -97,7 +97,7 @@ details.result-file{border:1px solid #d0d7de;border-radius:6px;margin:.8rem 0;pa
 details.result-file>summary{cursor:pointer;padding:.5rem 0;font-weight:600}
 details.result-file>summary h2{display:inline;font-size:1.15rem;border:0;margin:0}
 .table-scroll{position:relative}main{min-width:0}pre{white-space:pre-wrap;overflow-wrap:anywhere}
-svg.chart-svg{max-width:100%;height:auto}
+svg.chart-svg{max-width:100%;height:auto}caption{text-align:left;font-weight:600}
 @media (max-width:600px){body{padding:.5rem}nav.toc ul{columns:1}}
 """
 
