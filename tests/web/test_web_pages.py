@@ -433,3 +433,13 @@ def test_price_bands_are_in_price_order_with_rounded_bounds(
     assert not any(re.search(r"\.\d", lab) for lab in labels)  # "$454–1,060", not "453.99-..."
     api = shared_client.get(f"/v1/users/{user}/profile").json()["price_bands"]
     assert len(labels) == len(api)
+
+
+@pytest.mark.parametrize("path", ["/", "/item/{item}", "/search?q=phone", "/dashboard", "/admin"])
+def test_pages_are_never_cached(shared_client: TestClient, web_shop: Shop, path: str) -> None:
+    user = known_user(web_shop, 2)
+    item = str(web_shop.items["item_id"].iloc[0])
+    url = path.format(item=item)
+    page = shared_client.get(url + ("&" if "?" in url else "?") + f"user={user}")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"  # Back shows the current state

@@ -163,3 +163,13 @@ def test_synthetic_titles_do_not_repeat_words_after_the_model() -> None:
         head = title.split(",")[0].lower().split()
         assert all(a != b for a, b in itertools.pairwise(head)), title
     assert not items["title"].str.contains(r"\b5G 5G\b|Wireless Wireless|GPS GPS").any()
+
+
+def test_remote_pictures_are_https_only() -> None:
+    from digirec.serving.web.images import remote_image
+
+    assert (
+        remote_image({"image_url": "https://cdn.example/p/1.jpg"}) == "https://cdn.example/p/1.jpg"
+    )
+    for bad in ("http://cdn.example/1.jpg", "javascript:alert(1)", 'https://x/"onerror=1', None):
+        assert remote_image({"image_url": bad}) is None
