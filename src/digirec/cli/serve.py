@@ -144,7 +144,17 @@ def serve(
         "state_dir": state_dir,
         "read_requires_key": read_requires_key or None,
     }
-    settings = ServeSettings(**{k: v for k, v in flags.items() if v is not None})
+    from pydantic import ValidationError
+
+    from digirec.exceptions import ConfigError
+
+    try:
+        settings = ServeSettings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        raise ConfigError(f"invalid service settings ({where}): {message}") from None
     if settings.bundle_path is None:
         raise typer.BadParameter("give --bundle (or set DIGIREC_BUNDLE_PATH)")
     from digirec.artifacts import MANIFEST_FILE

@@ -689,7 +689,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         "/v1/users/{user_id}/profile",
         response_model=dict[str, Any],
         dependencies=read,
-        responses={**_ERRORS, 501: {"model": S.ErrorResponse}},
+        responses=_ERRORS,
         tags=["users"],
     )
     def user_profile(request: Request, user_id: UserIdPath) -> dict[str, Any]:
@@ -701,7 +701,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         "/v1/search",
         response_model=S.SearchResponse,
         dependencies=read,
-        responses={**_ERRORS, 501: {"model": S.ErrorResponse}},
+        responses=_ERRORS,
         tags=["search"],
     )
     def search(

@@ -12,6 +12,8 @@ Examples
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -83,8 +85,9 @@ class ServeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="DIGIREC_",
-        # Other DIGIREC_* variables (CLI, tests) are not service settings: ignore them.
-        extra="ignore",
+        # A misspelt keyword is an error; a misspelt DIGIREC_* variable too (model_post_init:
+        # the environment source only reads the names it knows, so it is checked there).
+        extra="forbid",
         validate_default=True,
     )
 
@@ -133,7 +136,7 @@ class ServeSettings(BaseSettings):
     )
     currency_rates: dict[str, float] = Field(
         default_factory=dict,
-        description="Catalogue units per unit of other currencies, e.g. {\"CNY\": 0.14} "
+        description='Catalogue units per unit of other currencies, e.g. {"CNY": 0.14} '
         "(JSON in the environment); a search amount in a currency without a rate is refused.",
     )
     retrain_model: str | None = Field(None, description="Model of retrains (default: bundle's).")
@@ -172,6 +175,9 @@ class ServeSettings(BaseSettings):
             parse_key(key.get_secret_value(), position=i)
         return value
 
+    def model_post_init(self, context: Any, /) -> None:
+        check_environment()
+
     def key_values(self) -> list[str]:
         """The configured API keys as plain strings (without their scopes)."""
         return [parse_key(key.get_secret_value())[0] for key in self.api_keys]
@@ -203,3 +209,44 @@ def parse_key(text: str, *, position: int | None = None) -> tuple[str, frozenset
             f"{where}unknown scope(s) {unknown or [scope_text]}; expected some of {list(SCOPES)}"
         )
     return key, scopes
+
+
+#: ``DIGIREC_*`` variables read outside the service's settings (the CLI, models, features).
+OTHER_VARIABLES = frozenset({"DIGIREC_CACHE_DIR", "DIGIREC_DATASETS", "DIGIREC_MAX_MEMORY_GB"})
+#: Prefix of variables the test suites read (never service settings).
+TEST_PREFIX = "DIGIREC_TEST_"
+
+
+def known_variables() -> frozenset[str]:
+    """Every ``DIGIREC_*`` name a setting or a documented tool reads."""
+    names = {f"DIGIREC_{name.upper()}" for name in ServeSettings.model_fields}
+    try:
+        # The web pages' settings (their own class, the same environment).
+        from digirec.serving.web.settings import WebSettings
+
+        names |= {f"DIGIREC_{name.upper()}" for name in WebSettings.model_fields}
+    except ImportError:  # pragma: no cover - the serve extra without jinja2
+        pass
+    return frozenset(names | OTHER_VARIABLES)
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse an unknown ``DIGIREC_*`` variable with the closest known name.
+
+    Raises ``ValueError`` (a settings error: ``digirec serve`` exits 2 with the message).
+    """
+    import difflib
+
+    env = os.environ if environ is None else environ
+    known = known_variables()
+    unknown = sorted(
+        name
+        for name in env
+        if name.startswith("DIGIREC_") and name not in known and not name.startswith(TEST_PREFIX)
+    )
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+        raise ValueError(f"unknown setting(s) in the environment: {', '.join(hints)}")

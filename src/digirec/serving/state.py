@@ -102,13 +102,6 @@ _ANN_CALIBRATION_USERS = 512
 _BLOCK_SHARE = 0.35
 
 
-class NotAvailableError(ServingError):
-    """A feature whose module is not installed / not written yet (HTTP 501)."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(501, "not_available", f"{what} is not available on this server")
-
-
 # ---------------------------------------------------------------------- training
 def build_training_dataset(
     interactions: pd.DataFrame,
@@ -1676,11 +1669,8 @@ class ServingState(RankingEngine):
         The index is rebuilt lazily after a catalogue change; a neural encoder is loaded once
         and reused (its embedding cache makes unchanged items cheap), TF-IDF is refitted.
         """
-        try:
-            from digirec.search import ProductSearch
-        except ImportError:
-            raise NotAvailableError("product search (digirec.search)") from None
         from digirec.features.text import TfidfEncoder
+        from digirec.search import ProductSearch
 
         current = self.current
         cached = self._search_cache
@@ -1706,10 +1696,8 @@ class ServingState(RankingEngine):
 
     def profile(self, user_id: str) -> dict[str, Any]:
         """The user's profile built from their events in the store (features/profile.py)."""
-        try:
-            from digirec.features.profile import build_profiles
-        except ImportError:
-            raise NotAvailableError("user profiles (digirec.features.profile)") from None
+        from digirec.features.profile import build_profiles
+
         events = self.store.user_events(user_id)
         user = self.store.get_user(user_id)
         if events.empty and user is None:
@@ -1748,10 +1736,8 @@ class ServingState(RankingEngine):
         model_pos = [i for i, r in enumerate(ranked.rows) if r < n_model]
         if not model_pos:
             return out
-        try:
-            from digirec.explain import ExplanationContext, explain_items
-        except ImportError:
-            return out
+        from digirec.explain import ExplanationContext, explain_items
+
         history = list(ranked.history_rows)
         events: list[str] | None = None
         profile: dict[str, Any] | None = None
@@ -1871,11 +1857,9 @@ def _rerank(
     k: int,
     options: Rerank,
 ) -> tuple[NDArray[np.int64], NDArray[np.float32], bool]:
-    """Diversity / exposure re-ranking through digirec.serving.rerank when it is installed."""
-    try:
-        from digirec.serving.rerank import rerank
-    except ImportError:
-        return rows[:k], scores[:k], False
+    """Diversity / exposure re-ranking (digirec.serving.rerank)."""
+    from digirec.serving.rerank import rerank
+
     cat = current.catalogue
     new_rows, new_scores = rerank(
         rows,
