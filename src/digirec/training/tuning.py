@@ -61,12 +61,12 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
     # Cold-start baselines: chance has nothing to tune; content kNN the text / catalogue mix.
     "random": {},
     "contentknn": {"text_weight": [0.0, 0.25, 0.5, 0.75, 1.0]},
-    # SLIST: 27 closed-form solves. inference_decay only changes scoring and is the last key,
-    # so its 4 values reuse each solve (models/slist.py). Brackets the ML-100K optimum of a
-    # wider first search (alpha 0.95, lambda 10, position_decay 4, inference_decay 8).
+    # SLIST: 36 closed-form solves. inference_decay only changes scoring and is the last key,
+    # so its 4 values reuse each solve (models/slist.py). Brackets the ML-100K optimum (alpha
+    # 0.95, lambda 3, position_decay 4, inference_decay 8; lambda 1 and 10 both lost).
     "slist": {
         "alpha": [0.8, 0.95, 0.99],
-        "lambda": [3.0, 10.0, 30.0],
+        "lambda": [1.0, 3.0, 10.0, 30.0],
         "position_decay": [2.0, 4.0, 8.0],
         "inference_decay": [4.0, 8.0, 16.0, 32.0],
     },
