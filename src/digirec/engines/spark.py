@@ -133,9 +133,23 @@ def spark_session(
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # ALS's iterations grow a deep lineage; serialising it overflows the default thread
+        # stack (a StackOverflowError at 15 iterations on MovieLens-100K) unless it is cut by
+        # checkpoints (below) -- and a larger stack keeps the margin.
+        .config("spark.driver.extraJavaOptions", "-Xss64m")
+        .config("spark.executor.extraJavaOptions", "-Xss64m")
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    checkpoints = os.environ.get("DIGIREC_SPARK_CHECKPOINT_DIR")
+    if checkpoints is None and url.startswith("local"):
+        import tempfile
+
+        checkpoints = tempfile.mkdtemp(prefix="digirec-spark-checkpoints-")
+    if checkpoints is not None and spark.sparkContext.getCheckpointDir() is None:
+        # MLlib's ALS checkpoints every `checkpointInterval` iterations when a directory is
+        # set; on a cluster it must be shared storage (HDFS, S3), hence the variable.
+        spark.sparkContext.setCheckpointDir(checkpoints)
     return spark
 
 
@@ -553,6 +567,8 @@ def fit_spark_als(
         numUserBlocks=config.n_blocks,
         numItemBlocks=config.n_blocks,
         seed=config.random_state,
+        # Cut the lineage every 5 iterations (used when the session has a checkpoint dir).
+        checkpointInterval=5,
     )
     fitted = als.fit(ratings)
     return (
