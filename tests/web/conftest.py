@@ -228,7 +228,9 @@ def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
 
     def factory(width: int = 1400, height: int = 1000, locale: str = "en-US") -> Any:
         context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
-        context.set_default_timeout(20_000)
+        # Generous: eight engineers share two cores here, and a dashboard can take seconds.
+        context.set_default_timeout(90_000)
+        context.set_default_navigation_timeout(90_000)
         contexts.append(context)
         return context.new_page()
 
