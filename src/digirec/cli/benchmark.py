@@ -37,6 +37,9 @@ from digirec.cli.common import (
 )
 from digirec.cli.engine import EngineOpt, SparkMasterOpt, check_engine
 
+#: Models of ``--protocol cold-items`` without ``--models``.
+DEFAULT_COLD_ITEMS_MODELS = "pop,random,contentknn,twotower"
+
 
 @app.command()
 def benchmark(
@@ -120,7 +123,11 @@ def benchmark(
         grids = parse_json(grid, "--grid") if grid else None
         _benchmark_rating_folds(data, model_names, not no_tune, fixed, grids, out, markdown)
         return
-    names = model_names or parse_models(DEFAULT_BENCHMARK_MODELS)
+    # New items: the content models and their two baselines. contentknn is the cold-start
+    # default where new items compete with the whole catalogue (view "all"); see
+    # docs/benchmark.md, "Cold items: results and the default".
+    default = DEFAULT_COLD_ITEMS_MODELS if protocol == "cold-items" else DEFAULT_BENCHMARK_MODELS
+    names = model_names or parse_models(default)
     fixed = per_model_json(params, "--params", names)
     grids = per_model_json(grid, "--grid", names) or None
     ks = parse_ks(k)
