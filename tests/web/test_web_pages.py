@@ -443,3 +443,18 @@ def test_pages_are_never_cached(shared_client: TestClient, web_shop: Shop, path:
     page = shared_client.get(url + ("&" if "?" in url else "?") + f"user={user}")
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"  # Back shows the current state
+
+
+def test_yuan_search_is_converted_when_a_rate_is_configured(
+    make_web_client: object, web_shop: Shop
+) -> None:
+    client = make_web_client(currency_rates={"CNY": 0.14})  # type: ignore[operator]
+    page = client.get("/search", params={"q": "3000元以下的手机", "lang": "en"})
+    ids = card_ids(page.text, "search-results")
+    catalogue = web_shop.items.set_index("item_id")
+    assert ids and set(catalogue.loc[ids, "category"]) == {"Phones"}
+    assert (catalogue.loc[ids, "price"] <= 3000 * 0.14).all()  # 420 USD by hand
+    assert "converted at 0.14 USD" in page.text
+    refused = make_web_client().get("/search", params={"q": "3000元以下的手机"})  # type: ignore[operator]
+    assert card_ids(refused.text, "search-results") == []
+    assert "no exchange rate is configured" in refused.text
