@@ -664,8 +664,9 @@ class Pages:
             title=labels["eval_title"],
             model=model if status == 200 else None,
             fit_seconds=manifest.get("fit_seconds"),
-            dataset=manifest.get("dataset") or {},
-            training=manifest.get("training") or {},
+            # No server paths to visitors: a CLI-trained bundle names its data file.
+            dataset=_without_paths(manifest.get("dataset") or {}),
+            training=_without_paths(manifest.get("training") or {}),
             evaluation=evaluation,
             has_results_dir=self.results_dir is not None,
             overview=render_overview(benchmark_files, lang=lang) if benchmark_files else "",
