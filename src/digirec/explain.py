@@ -13,10 +13,13 @@ brand_budget  personalised, no history evidence: the item's brand    ``[]``
               is among the profile's top brands and its price fits
               the profile's price bands / budget
 similar       ``similar_items``: the anchor item most similar to it  ``[anchor]``
-together      ``session``: the session item it is most often bought  ``[j]``
-              with ("Often bought with <title j>")
+together      ``session``: the session item ``j`` contributing most  ``[j]``
+              ("Because you viewed <title j>": a session is what the
+              shopper viewed; no "bought with" claim without
+              co-purchase counts)
 popular       ``popular_in_category`` / ``popular`` (and the         ``[]``
-              fallback of popularity models)
+              fallback of popularity models): "Popular in <category>"
+              (all-time counts: no "this week" claim)
 personalised  personalised without any of the above (a model score   ``[]``
               without item-level evidence, e.g. a cold history)
 ============  =====================================================  ==========================
@@ -59,8 +62,11 @@ SOURCES = ("personalised", "session", "similar_items", "popular_in_category", "p
 #: Models whose item-to-item scores are popularity, not evidence about a history item.
 _POPULARITY_MODELS = frozenset({"pop", "catpop"})
 
-#: History items looked at (the most recent ones): enough for any page, bounded cost.
-MAX_HISTORY = 50
+#: History items looked at: the whole history the model scored (distinct items) up to this
+#: bound, which only caps pathological histories (the service keeps far fewer in real time).
+MAX_HISTORY = 5000
+#: History rows of item-to-item scores computed at once (bounds memory on big catalogues).
+_HISTORY_CHUNK = 32
 
 #: Titles are cut to this many characters in the reason text.
 MAX_TITLE_CHARS = 60
@@ -111,7 +117,7 @@ class ExplanationContext:
     history_idx: NDArray[np.int64]
     profile: dict[str, Any] | None
     source: str
-    history_events: list[str] | None = field(default=None)
+    history_events: list[str | None] | None = field(default=None)
 
 
 @dataclass
@@ -174,8 +180,15 @@ def explain_items(context: ExplanationContext, item_idx: ArrayLike) -> list[Expl
             j = best_j[pos]
             if j < 0 and history.size:
                 j = len(history) - 1  # no positive evidence: cite the anchor / latest item
-            if j < 0:
-                out.append(_popular(view, int(i)))
+            if j < 0 or int(history[j]) == int(i):
+                # Never "similar to itself" (a new item's neighbour is its own anchor).
+                out.append(
+                    Explanation(
+                        "Closest match in the catalogue", "目录中最接近的商品", "similar", []
+                    )
+                    if kind == "similar"
+                    else _popular(view, int(i))
+                )
                 continue
             out.append(_anchor_reason(view, kind, int(history[j])))
         return out
@@ -230,11 +243,16 @@ def _best_history_item(
 ) -> NDArray[np.int64]:
     """Per item, the position in ``history`` with the largest positive contribution, or -1."""
     try:
+        # Only the explained columns are kept, chunk by chunk: the whole history costs
+        # len(history) x n_items once, in bounded memory.
+        parts = []
         with single_thread_blas():
-            sims = np.asarray(model.score_similar(history), dtype=np.float64)
+            for start in range(0, len(history), _HISTORY_CHUNK):
+                block = model.score_similar(history[start : start + _HISTORY_CHUNK])
+                parts.append(np.asarray(block, dtype=np.float64)[:, items])
     except DigirecError:  # the model has no item-item scores
         return np.full(items.size, -1, dtype=np.int64)
-    contrib = sims[:, items]  # (n_history, n_explained)
+    contrib = np.concatenate(parts) if parts else np.empty((0, items.size))
     contrib[history[:, None] == items[None, :]] = -np.inf  # an item never explains itself
     contrib[~np.isfinite(contrib)] = -np.inf
     # Ties go to the most recent item: search the reversed history, map back.
@@ -325,9 +343,10 @@ def _anchor_reason(view: _Catalogue, kind: str, j: int) -> Explanation:
         return Explanation(
             f"Similar to {view.title[j]}", f"与{view.title_zh[j]}相似", kind, [view.item_id[j]]
         )
+    # A session is what the shopper viewed: say so (no co-purchase claim).
     return Explanation(
-        f"Often bought with {view.title[j]}",
-        f"常与{view.title_zh[j]}一起购买",
+        f"Because you viewed {view.title[j]}",
+        f"因为您浏览过{view.title_zh[j]}",
         kind,
         [view.item_id[j]],
     )
@@ -345,10 +364,9 @@ def _brand_budget(view: _Catalogue, i: int) -> Explanation:
 def _popular(view: _Catalogue, i: int) -> Explanation:
     category = view.category[i]
     if category is None:
-        return Explanation("Popular this week", "本周热门", "popular", [])
-    return Explanation(
-        f"Popular in {category} this week", f"本周{view.category_zh[i]}热门", "popular", []
-    )
+        return Explanation("Popular with shoppers", "热门商品", "popular", [])
+    # All-time training counts: no time window is claimed.
+    return Explanation(f"Popular in {category}", f"{view.category_zh[i]}热门", "popular", [])
 
 
 # ============================================================================ catalogue view

@@ -121,9 +121,9 @@ def test_profile_brand_and_budget_when_no_history_evidence(tiny: object) -> None
     ("source", "kind", "text", "text_zh"),
     [
         ("similar_items", "similar", "Similar to Phone A", "与手机A相似"),
-        ("session", "together", "Often bought with Phone A", "常与手机A一起购买"),
-        ("popular_in_category", "popular", "Popular in Accessories this week", "本周配件热门"),
-        ("popular", "popular", "Popular in Accessories this week", "本周配件热门"),
+        ("session", "together", "Because you viewed Phone A", "因为您浏览过手机A"),
+        ("popular_in_category", "popular", "Popular in Accessories", "配件热门"),
+        ("popular", "popular", "Popular in Accessories", "配件热门"),
     ],
 )
 def test_sources(tiny: object, source: str, kind: str, text: str, text_zh: str) -> None:
@@ -139,7 +139,7 @@ def test_without_catalogue_ids_stand_in(tiny: object) -> None:
     (reason,) = explain_items(ctx, _idx(tiny, "p1"))
     assert reason.text == "Because you viewed p0" and reason.evidence_item_ids == ["p0"]
     ctx = ExplanationContext(tiny, None, _idx(tiny, "p0"), None, "popular")  # type: ignore[arg-type]
-    assert explain_items(ctx, _idx(tiny, "p1"))[0].text == "Popular this week"
+    assert explain_items(ctx, _idx(tiny, "p1"))[0].text == "Popular with shoppers"
 
 
 def test_catalogue_in_another_order_is_realigned_by_id(tiny: object) -> None:

@@ -1739,7 +1739,7 @@ class ServingState(RankingEngine):
         from digirec.explain import ExplanationContext, explain_items
 
         history = list(ranked.history_rows)
-        events: list[str] | None = None
+        events: list[str | None] | None = None
         profile: dict[str, Any] | None = None
         if ranked.user_id is not None and ranked.source == PERSONALISED:
             history, events = self._chronological_history(ranked)
@@ -1768,24 +1768,31 @@ class ServingState(RankingEngine):
             }
         return out
 
-    def _chronological_history(self, ranked: Ranked) -> tuple[list[int], list[str] | None]:
-        """The user's recent model item indices, oldest first, with their event types."""
+    def _chronological_history(self, ranked: Ranked) -> tuple[list[int], list[str | None] | None]:
+        """The whole history the model scored (``ranked.history_rows``), oldest first, with
+        the event type of each item's latest stored event: a reason cites what the score came
+        from, not a recent window of it."""
         assert ranked.user_id is not None
-        frame = self.store.user_events(ranked.user_id, limit=50)
+        scored = set(ranked.history_rows)
+        frame = self.store.user_events(ranked.user_id)
         proxies = ranked.current.catalogue.proxies
         positions = ranked.current.catalogue.positions
         idx: list[int] = []
-        kinds: list[str] = []
+        kinds: list[str | None] = []
         for item, kind in zip(
             frame[C.ITEM_ID].astype(str), frame[C.EVENT].astype(str), strict=True
         ):
             row = positions.get(item)
-            if row is not None and proxies[row] >= 0:
+            if row is not None and proxies[row] >= 0 and int(proxies[row]) in scored:
                 idx.append(int(proxies[row]))
                 kinds.append(kind)
+        # Items the model scored that the store has no event for (a bundle trained elsewhere)
+        # count too, before the stored ones (they are older than the store's log).
+        stored = set(idx)
+        missing = [int(r) for r in dict.fromkeys(ranked.history_rows) if int(r) not in stored]
         if not idx:
             return list(ranked.history_rows), None
-        return idx, kinds
+        return [*missing, *idx], [*([None] * len(missing)), *kinds]
 
     def cached_profile(self, user_id: str) -> dict[str, Any] | None:
         """The user's profile for explanations, cached until their next event (or ``None``)."""
@@ -1884,7 +1891,7 @@ _BASIC_TEXT = {
     SESSION: ("Goes with the items in this session", "根据本次浏览的商品推荐"),
     SIMILAR_ITEMS: ("Similar to the item you are viewing", "与您正在浏览的商品相似"),
     POPULAR_IN_CATEGORY: ("Popular in {category}", "{category}热门商品"),
-    POPULAR: ("Popular with shoppers right now", "当前热门商品"),
+    POPULAR: ("Popular with shoppers", "热门商品"),
 }
 
 
@@ -1894,9 +1901,11 @@ def _basic_explanation(ranked: Ranked, row: int) -> dict[str, Any]:
         proxy = int(cat.proxies[row])
         if proxy >= 0:
             title = cat.value(proxy, C.TITLE) or cat.value(proxy, C.ITEM_ID)
+            # The Chinese text names the neighbour by its Chinese title when it has one.
+            title_zh = cat.value(proxy, "title_zh") or title
             return {
                 "text": f"New arrival, similar to {title}",
-                "text_zh": f"新品，与{title}相似",
+                "text_zh": f"新品，与{title_zh}相似",
                 "kind": "new_item",
                 "evidence_item_ids": [str(cat.value(proxy, C.ITEM_ID))],
             }
