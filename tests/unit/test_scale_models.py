@@ -248,9 +248,9 @@ _LARGE_FIT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_ease_fits_17k_items_with_default_threads() -> None:
-    # The catalogue size that crashed OpenBLAS's dpotrf on 2 threads. Default threads: no
-    # OPENBLAS/OMP limits are set for the child. 2.3 GiB float32 n² arrays: the budget is 6 GiB
-    # so the float32 plan is chosen (5 GiB peak for float64 would not fit next to other work).
+    # The catalogue size that crashed OpenBLAS's dpotrf on 2 threads, in the precision that
+    # crashed (float64). Default threads: no OPENBLAS/OMP limits are set for the child. A 6 GiB
+    # budget holds the float64 plan (two 17,000² float64 arrays: 4.6 GB), so it is chosen.
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
     env[MAX_MEMORY_ENV] = "6"
     proc = subprocess.run(
@@ -259,6 +259,7 @@ def test_ease_fits_17k_items_with_default_threads() -> None:
     assert proc.returncode == 0, f"EASE fit crashed (rc={proc.returncode}): {proc.stderr[-2000:]}"
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["shape"] == [17_000, 17_000] and result["dtype"] == "float32"
+    assert result["precision"] == "float64"
     assert result["diag_zero"]
     assert result["worst"] < 1e-3, result
 
