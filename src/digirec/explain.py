@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +111,9 @@ class ExplanationContext:
     history_events:
         Optional event type per history item (``"view"``, ``"purchase"`` ...), used for the
         verb ("Because you bought ...").
+    profile_loader:
+        Called for the profile when ``profile`` is ``None`` and an item has no history
+        evidence (building a profile costs far more than the rest of an explanation).
     """
 
     model: Recommender
@@ -118,6 +122,7 @@ class ExplanationContext:
     profile: dict[str, Any] | None
     source: str
     history_events: list[str | None] | None = field(default=None)
+    profile_loader: Callable[[], dict[str, Any] | None] | None = field(default=None)
 
 
 @dataclass
@@ -194,12 +199,19 @@ def explain_items(context: ExplanationContext, item_idx: ArrayLike) -> list[Expl
         return out
 
     # personalised (and unknown sources): history evidence, then profile, then the model.
-    brands, price_ok = _profile_matchers(context.profile)
+    matchers: tuple[set[str], Any] | None = None
     for pos, i in enumerate(items):
         j = best_j[pos]
         if j >= 0:
             out.append(_history_reason(view, int(history[j]), events[j]))
-        elif view.brand[i] is not None and view.brand[i] in brands and price_ok(view.price[i]):
+            continue
+        if matchers is None:  # the profile only when an item lacks history evidence
+            profile = context.profile
+            if profile is None and context.profile_loader is not None:
+                profile = context.profile_loader()
+            matchers = _profile_matchers(profile)
+        brands, price_ok = matchers
+        if view.brand[i] is not None and view.brand[i] in brands and price_ok(view.price[i]):
             out.append(_brand_budget(view, int(i)))
         elif model.name in _POPULARITY_MODELS:
             out.append(_popular(view, int(i)))

@@ -1740,10 +1740,14 @@ class ServingState(RankingEngine):
 
         history = list(ranked.history_rows)
         events: list[str | None] | None = None
-        profile: dict[str, Any] | None = None
+        loader: Callable[[], dict[str, Any] | None] | None = None
         if ranked.user_id is not None and ranked.source == PERSONALISED:
             history, events = self._chronological_history(ranked)
-            profile = self.cached_profile(ranked.user_id)
+            user_id = ranked.user_id
+
+            def loader() -> dict[str, Any] | None:
+                return self.cached_profile(user_id)
+
         try:
             context = ExplanationContext(
                 model=ranked.current.snapshot.model,
@@ -1751,9 +1755,10 @@ class ServingState(RankingEngine):
                 # once and caches the view.
                 items=cat.frame,
                 history_idx=np.asarray(history, dtype=np.int64),
-                profile=profile,
+                profile=None,
                 source=ranked.source,
                 history_events=events,
+                profile_loader=loader,
             )
             explained = explain_items(context, ranked.rows[model_pos])
         except Exception:  # an explanation failure must not fail the recommendation
