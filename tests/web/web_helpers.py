@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,7 @@ def card_ids(html: str, list_id: str = "recommendations") -> list[str]:
 def explanations(html: str) -> list[str]:
     """The explanation texts of a page's cards."""
     found = re.findall(r'<p class="explanation"[^>]*>(.*?)</p>', html, re.S)
-    plain = [re.sub(r"<[^>]+>", "", text) for text in found]
+    plain = [unescape(re.sub(r"<[^>]+>", "", text)) for text in found]
     return [re.split(r"[:：]", text, maxsplit=1)[-1].strip() for text in plain]
 
 
