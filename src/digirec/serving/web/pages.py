@@ -19,6 +19,7 @@ from digirec import __version__
 from digirec import columns as C
 from digirec.serving.auth import check_key
 from digirec.serving.settings import ServeSettings
+from digirec.serving.shopper import ShopperSessionError, shopper_sessions
 from digirec.serving.state import ServingError
 from digirec.serving.web.catalogue import CatalogueView, Views, item_card
 from digirec.serving.web.helpers import (
@@ -264,14 +265,9 @@ class Pages:
 
     def _issue_session(self, request: Request, response: Response, uid: str | None) -> None:
         """Give the browser a signed session for the shopper it shows (the event proxy only
-        accepts events for the shopper of a valid session), when the service offers them."""
-        if uid is None:
-            return
-        try:
-            from digirec.serving.shopper import shopper_sessions
-        except ImportError:
-            return
-        shopper_sessions(request).issue(response, uid)
+        accepts events for the shopper of a valid session)."""
+        if uid is not None:
+            shopper_sessions(request).issue(response, uid)
 
     # ------------------------------------------------------------------ shop front
     async def shop(
@@ -586,10 +582,6 @@ class Pages:
 
     def _verify_session(self, request: Request, user_id: str) -> Response | None:
         """A 403 / 429 response when the service's shopper session refuses the event."""
-        try:
-            from digirec.serving.shopper import ShopperSessionError, shopper_sessions
-        except ImportError:
-            return None
         try:
             shopper_sessions(request).verify(request, user_id)
         except ShopperSessionError as exc:
