@@ -59,7 +59,7 @@ Exposure = Annotated[
     float, Query(ge=0.0, le=1.0, description="Long-tail exposure bonus, 0 = none.")
 ]
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": S.ErrorResponse} for code in (401, 404, 413, 422)
+    code: {"model": S.ErrorResponse} for code in (401, 403, 404, 409, 410, 413, 422, 429)
 }
 
 
@@ -224,7 +224,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+        response = _error(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+        # Keep the protocol headers (405 Allow, 401 WWW-Authenticate ...).
+        response.headers.update(getattr(exc, "headers", None) or {})
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -324,7 +327,9 @@ IdempotencyKey = Annotated[
 
 def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
     metrics: ServiceMetrics = app.state.metrics
-    read = [Depends(read_key)]
+    # Reads declare (and check) the API key only when the server requires one for reads, so
+    # the OpenAPI schema says what the server does.
+    read = [Depends(read_key)] if settings.read_requires_key else []
     events_scope = [Depends(require_scope("events"))]
     catalogue_scope = [Depends(require_scope("catalogue"))]
     admin_scope = [Depends(require_scope("admin"))]
@@ -590,7 +595,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         "/v1/items/{item_id}",
         response_model=S.ItemOut,
         dependencies=catalogue_scope,
-        responses=_ERRORS,
+        responses={**_ERRORS, 201: {"description": "Created."}},
         tags=["catalogue"],
     )
     def put_item(request: Request, item_id: ItemIdPath, body: S.ItemIn) -> JSONResponse:
@@ -673,7 +678,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         "/v1/users/{user_id}",
         response_model=S.UserOut,
         dependencies=catalogue_scope,
-        responses=_ERRORS,
+        responses={**_ERRORS, 201: {"description": "Created."}},
         tags=["users"],
     )
     def put_user(request: Request, user_id: UserIdPath, body: S.UserIn) -> JSONResponse:
