@@ -18,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from digirec import __version__
 from digirec import columns as C
 from digirec.serving.auth import check_key
+from digirec.serving.errors import ServingError
 from digirec.serving.settings import ServeSettings
 from digirec.serving.shopper import ShopperSessionError, shopper_sessions
-from digirec.serving.state import ServingError
 from digirec.serving.web.catalogue import CatalogueView, Views, item_card
 from digirec.serving.web.helpers import (
     ADMIN_TICKET_COOKIE,
