@@ -20,8 +20,10 @@ resampled with the same user draws, and a rerun gives the same intervals. Draw `
 ``rng.integers(0, n, size=(n_resamples, n))[b]`` with ``rng = np.random.default_rng(seed)``; the
 draws are generated in blocks of rows (the same stream) to bound memory.
 
-Catalogue coverage is not a mean over users: each draw recomputes it from the drawn users'
-lists (an item counts when at least one drawn user has it in the top ``k``).
+Catalogue coverage is not a mean over users: asked for explicitly, each draw recomputes it from
+the drawn users' lists (an item counts when at least one drawn user has it in the top ``k``).
+Such replicates are biased low (a draw repeats users), so coverage is not in the default
+:data:`CI_METRICS`.
 """
 
 from __future__ import annotations
@@ -62,15 +64,12 @@ CONFIDENCE = 0.95
 RANDOM_STATE = 0
 #: The single models a benchmark compares everything with (the best of them on validation).
 BASELINE_MODELS: tuple[str, ...] = ("pop", "itemknn", "ease", "als")
-#: Metrics that get intervals and paired differences by default (the table metrics).
-CI_METRICS: tuple[str, ...] = (
-    "ndcg@10",
-    "recall@10",
-    "ndcg@20",
-    "recall@20",
-    "mrr@20",
-    "coverage@10",
-)
+#: Metrics that get intervals and paired differences by default: the accuracy metrics of the
+#: table. Catalogue coverage is left out: it is not a mean over users, and a bootstrap draw
+#: holds only about 63% distinct users, so its replicates sit systematically below the
+#: full-sample value (on Office the point difference fell outside its own percentile interval).
+#: Coverage can still be asked for explicitly, with that caveat.
+CI_METRICS: tuple[str, ...] = ("ndcg@10", "recall@10", "ndcg@20", "recall@20", "mrr@20")
 #: Bytes of one block of draws (``block x n_users`` int64 draws, then float64 counts).
 _BLOCK_BYTES = 64 * 2**20
 
