@@ -119,3 +119,14 @@ def test_a_scoring_setting_reuses_the_last_solve() -> None:
     # Another data set (even an equal one) never reuses it.
     other = Dataset.from_interactions(frame.copy())
     assert SLISTModel({"n_threads": 1}).fit(other).weights_ is not fresh.weights_
+
+
+def test_the_memory_guard_refuses_a_dense_fit_over_budget() -> None:
+    from digirec.exceptions import MemoryBudgetError
+
+    frame = pd.DataFrame(
+        {C.USER_ID: ["a", "a", "b", "b"], C.ITEM_ID: ["x", "y", "y", "z"], C.TIMESTAMP: range(4)}
+    )
+    # 3 items need 4 x 9 x 8 = 288 bytes; a budget of ~100 bytes must refuse with a message.
+    with pytest.raises(MemoryBudgetError, match="SLIST on 3 items"):
+        SLISTModel({"max_memory_gb": 1e-7}).fit(Dataset.from_interactions(frame))

@@ -27,7 +27,9 @@ normalised like the training rows, times ``B``. Everything is deterministic and 
 dense solve: on 2 CPU cores a few seconds for MovieLens-100K and Office (1.7k / 3.3k items).
 
 Memory: a few dense ``n_items x n_items`` float64 matrices during the fit (about
-``4 * 8 * n_items²`` bytes: 3.2 GB at 10k items) and one float32 matrix kept. The solve uses
+``4 * 8 * n_items²`` bytes: 3.2 GB at 10k items) and one float32 matrix kept; a fit beyond the
+memory budget is refused before it allocates (:func:`digirec.memory.check_allocation`,
+``max_memory_gb`` / ``DIGIREC_MAX_MEMORY_GB``). The solve uses
 torch (Cholesky), not the bundled OpenBLAS LAPACK, which crashes on large dense factorisations
 with 2 threads.
 """
@@ -45,7 +47,6 @@ from pydantic import ConfigDict, Field
 
 from digirec.data.dataset import Dataset
 from digirec.data.sequences import user_sequences
-from digirec.exceptions import ConfigError
 from digirec.models.base import (
     FloatMatrix,
     IdxArray,
@@ -57,8 +58,9 @@ from digirec.models.sasrec import right_aligned
 
 #: Position weights below this are dropped from the S / T rows (window of the decay).
 _MIN_WEIGHT = 1e-2
-#: Above this many items the dense solve is refused with a clear message (memory, not time).
-MAX_DENSE_ITEMS = 40_000
+#: Dense float64 ``n_items²`` matrices alive at the peak of a fit (Gram, right-hand side,
+#: precision, weights), for the memory guard.
+DENSE_COPIES = 4
 
 #: The last solve: (weak reference to the training interactions, the settings that determine
 #: ``B``, ``B``). ``inference_decay`` only changes scoring, so a grid search that varies it
@@ -102,6 +104,12 @@ class SLISTConfig(ModelConfig):
     normalize: Literal["l2", "l1", "none"] = Field("l2", description="Row normalisation.")
     zero_diagonal: bool = Field(True, description="Constrain diag(B) = 0.")
     n_threads: int | None = Field(None, ge=1, description="Torch threads of the solve.")
+    max_memory_gb: float | None = Field(
+        None,
+        gt=0,
+        description="Memory budget of the dense fit (None: DIGIREC_MAX_MEMORY_GB, "
+        "then the machine); see digirec.memory.",
+    )
 
 
 class SLISTModel(Recommender):
@@ -134,12 +142,14 @@ class SLISTModel(Recommender):
         del valid  # closed form: nothing to stop early
         cfg = self.config
         n_items = dataset.n_items
-        if n_items > MAX_DENSE_ITEMS:
-            raise ConfigError(
-                f"slist keeps dense {n_items} x {n_items} matrices (about "
-                f"{4 * 8 * n_items**2 / 2**30:.0f} GiB while fitting); at most "
-                f"{MAX_DENSE_ITEMS} items are supported -- use itemknn or als for this catalogue"
-            )
+        from digirec.memory import check_allocation, dense_bytes
+
+        check_allocation(
+            f"SLIST on {n_items:,} items: {DENSE_COPIES} dense {n_items:,}² float64",
+            dense_bytes((n_items, n_items), np.float64, copies=DENSE_COPIES),
+            max_memory_gb=cfg.max_memory_gb,
+            alternatives="ease (head + neighbours beyond the budget), itemknn or als",
+        )
         sequences = user_sequences(dataset)
         self.user_seqs_ = right_aligned(sequences, cfg.max_len)
         self.weights_ = self._solve(dataset, sequences)
