@@ -43,8 +43,11 @@ def collect(name: str) -> dict[str, Any]:
         for result in document["results"]:
             if result["model"] not in rows:
                 continue
-            if any(r["seed"] == _seed_of(result) for r in rows[result["model"]]):
+            same = [r for r in rows[result["model"]] if r["seed"] == _seed_of(result)]
+            if same and (same[0]["test_ci95"] is not None or "test_ci95" not in result):
                 continue  # the same model and seed from another file (a partial rerun)
+            if same:
+                rows[result["model"]].remove(same[0])  # an older run without intervals
             vs = result.get("vs_best_baseline", {})
             if vs.get("baseline") == result["model"]:
                 vs = {}  # a run of this model alone: no other baseline to compare with
