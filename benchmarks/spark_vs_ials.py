@@ -55,6 +55,19 @@ GRIDS: dict[str, tuple[dict[str, list[float]], dict[str, list[float]]]] = {
         {"regularization": [0.3, 1.0, 3.0], "alpha": [9.0, 39.0]},
     ),
 }
+#: ``--single-setting``: no search, the setting the full iALS grid chose on this data set's
+#: validation split (benchmarks/results/instruments.json: regularization 10, alpha 40) and its
+#: translation to Spark's convention (confidence 1 + 39 = 40; penalty 10 / ~8 ratings per user).
+SINGLE: dict[str, tuple[dict[str, list[float]], dict[str, list[float]]]] = {
+    "movielens-100k": (
+        {"regularization": [10.0], "alpha": [2.0]},
+        {"regularization": [0.1], "alpha": [1.0]},
+    ),
+    "instruments": (
+        {"regularization": [10.0], "alpha": [40.0]},
+        {"regularization": [1.0], "alpha": [39.0]},
+    ),
+}
 
 
 def say(message: str) -> None:
@@ -104,11 +117,11 @@ def one_side(
     return entry, sample
 
 
-def compare(key: str, spark: Any) -> dict[str, Any]:
+def compare(key: str, spark: Any, *, single: bool = False) -> dict[str, Any]:
     from digirec.engines.spark import prepare
 
     path = DATASETS[key]
-    local_grid, spark_grid = GRIDS[key]
+    local_grid, spark_grid = (SINGLE if single else GRIDS)[key]
     start = time.perf_counter()
     raw = load_data(path)
     load_seconds = time.perf_counter() - start
@@ -221,6 +234,11 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument(
+        "--single-setting",
+        action="store_true",
+        help="No search: the setting chosen earlier on validation (SINGLE), one fit per side.",
+    )
     args = parser.parse_args()
     from digirec.engines.spark import spark_session
 
@@ -233,10 +251,11 @@ def main() -> None:
         "machine": f"{os.cpu_count()} CPUs, shared with other jobs",
         "protocol": "leave-one-out (DESIGN.md section 3)",
         "common_params": COMMON,
+        "single_setting": args.single_setting,
         "datasets": [],
     }
     for key in args.datasets.split(","):
-        document["datasets"].append(compare(key, spark))
+        document["datasets"].append(compare(key, spark, single=args.single_setting))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(document, indent=2))
     document["total_seconds"] = time.perf_counter() - started

@@ -196,6 +196,9 @@ def test_cli_refuses_models_and_flags_the_engine_cannot_run() -> None:
     assert "not sasrec" in result.output
 
 
+# Six Spark ALS fits (train, its held-out evaluation, the benchmark's search and refit, the
+# local reference): minutes on 2 cores, so it runs in .ci/run's slow Spark step.
+@pytest.mark.slow
 def test_cli_train_and_benchmark_on_spark(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from digirec.artifacts import load_bundle
     from digirec.cli import app
