@@ -143,3 +143,20 @@ def test_write_report_keeps_going_on_unreadable_files(tmp_path: Path) -> None:
     out, problems = write_report([good, text], tmp_path / "r.html")
     assert problems == ["list.json: not a JSON object"]
     assert "web-test-shop" in out.read_text()
+
+
+def test_report_command_writes_the_chinese_report_and_refuses_other_languages(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "shop.json"
+    source.write_text(json.dumps(benchmark_document()))
+    out = tmp_path / "report-zh.html"
+    result = CliRunner().invoke(
+        app, ["report", "--results", str(source), "--out", str(out), "--lang", "zh"]
+    )
+    assert result.exit_code == 0, result.output
+    zh = out.read_text(encoding="utf-8")
+    en = render_report(load_results([source])[0])
+    assert zh != en and 'lang="zh' in zh
+    bad = CliRunner().invoke(app, ["report", "--results", str(source), "--lang", "fr"])
+    assert bad.exit_code == 2 and "en or zh" in bad.output

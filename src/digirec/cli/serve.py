@@ -47,6 +47,9 @@ def report(
     title: Annotated[str, typer.Option("--title", help="Title of the report.")] = (
         "digirec benchmark report"
     ),
+    lang: Annotated[
+        str, typer.Option("--lang", help="Language of the report's text: en or zh.")
+    ] = "en",
 ) -> None:
     """Write an HTML report of benchmark results.
 
@@ -54,6 +57,8 @@ def report(
     """
     from digirec.evaluation.report import find_result_files, write_report
 
+    if lang not in ("en", "zh"):
+        raise typer.BadParameter(f"must be en or zh, got {lang!r}", param_hint="--lang")
     paths: list[Path] = []
     for path in results:
         if path.is_dir():
@@ -62,7 +67,7 @@ def report(
             paths.append(path)
         else:
             raise typer.BadParameter(f"no such file or folder: {path}", param_hint="--results")
-    written, problems = write_report(paths, out, title=title)
+    written, problems = write_report(paths, out, title=title, lang=lang)
     for problem in problems:
         say(f"skipped {problem}")
     say(f"wrote {written} ({len(paths) - len(problems)} result file(s))")
