@@ -33,7 +33,7 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "itemknn": {"n_neighbors": 40},
     "ease": {"lambda": 50.0},
     "als": {"factors": 8, "iterations": 10},
-    # Spark's ALS: the same small setting on two blocks (each Spark job has a fixed overhead).
+    # Spark's ALS: few iterations on one block (each Spark job has a fixed overhead).
     "spark-als": {"factors": 8, "iterations": 5, "n_blocks": 1},
     "bpr": {"factors": 8, "iterations": 50, "learning_rate": 0.05, "history_negatives": 200},
     "hybrid": {
