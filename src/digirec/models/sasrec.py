@@ -200,7 +200,7 @@ class SASRecModel(Recommender):
         trainer = Trainer(cfg.trainer_config(desc="sasrec"))
         self.history_ = trainer.fit(self.net_, batches, loss_fn, evaluate)
         # A refit (no validation) then trains the validated number of epochs.
-        self.config = with_best_epochs(self.config, self.history_)
+        self.fitted_config_ = with_best_epochs(self.config, self.history_)
 
     def refit(self, dataset: Dataset) -> Recommender:
         """The validated network reading its users' sequences from ``dataset``.
