@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from digirec.cli.common import SYNTH, parse_json, say
+from digirec.cli.common import load_raw, say
 from digirec.engines import ENGINES
 
 EngineOpt = Annotated[
@@ -57,64 +57,6 @@ def check_engine(engine: str, spark_master: str | None, models: list[str]) -> No
             f"{'it' if len(unsupported) == 1 else 'them'}",
             param_hint="--engine",
         )
-
-
-def load_raw(
-    data: str,
-    fmt: str,
-    on_bad_rows: str,
-    *,
-    event_weights: str | None = None,
-    half_life_days: float | None = None,
-    duplicates: str | None = None,
-    default_duplicates: str = "max",
-    unknown_events: str = "error",
-    sep: str | None = None,
-    encoding: str | None = None,
-) -> tuple[Any, Any, str, str]:
-    """The raw tables (digirec's loaders and validation), the event-weight rule, the
-    repeated-pair rule and the resolved format: what ``load_dataset`` reads, with the same
-    checks, for the Dataset to be built on Spark instead.
-    """
-    from digirec.cli.common import CLI_DUPLICATES
-    from digirec.data.events import EventWeights
-
-    if on_bad_rows not in ("error", "skip"):
-        raise typer.BadParameter("must be 'error' or 'skip'", param_hint="--on-bad-rows")
-    rule_name = duplicates if duplicates is not None else default_duplicates
-    if rule_name not in CLI_DUPLICATES:
-        raise typer.BadParameter(
-            f"{rule_name!r} is not one of {', '.join(CLI_DUPLICATES)}", param_hint="--duplicates"
-        )
-    weights: dict[str, Any] = {}
-    if event_weights:
-        weights = parse_json(event_weights, "--event-weights")
-        if not isinstance(weights, dict):
-            raise typer.BadParameter(
-                "must be a JSON object such as '{\"purchase\": 20}'", param_hint="--event-weights"
-            )
-    rule = EventWeights.from_options(
-        weights, unknown_events=unknown_events, half_life_days=half_life_days
-    )
-    if data == SYNTH:
-        from digirec.data.synth import generate_shop
-
-        raw = generate_shop()
-        resolved = SYNTH
-    else:
-        from digirec.data.load import detect_format, load_data
-
-        resolved = detect_format(data) if fmt == "auto" else fmt
-        raw = load_data(
-            data,
-            format=resolved,
-            on_bad_rows=on_bad_rows,  # type: ignore[arg-type]
-            sep=sep,
-            encoding=encoding,
-        )
-    if raw.report.n_skipped or raw.report.notes:
-        say(raw.report.summary())
-    return raw, rule, rule_name, resolved
 
 
 def train_on_spark(

@@ -160,7 +160,8 @@ def _train_on_spark(
     load_options: dict[str, Any],
 ) -> None:
     """``--engine spark``: data preparation and ALS on Spark, the same bundle out."""
-    from digirec.cli.engine import load_raw, train_on_spark
+    from digirec.cli.common import load_raw
+    from digirec.cli.engine import train_on_spark
 
     if tune:
         raise typer.BadParameter(
