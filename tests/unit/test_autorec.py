@@ -102,7 +102,9 @@ def test_recovers_planted_low_rank(explicit_fit: tuple[AutoRecModel, Dataset, Da
     assert rmse < 0.4 * baseline, (rmse, baseline)
     history = model.history_
     assert history is not None and history.mode == "min" and history.metric_name == "rmse"
-    assert model.config.epochs == history.best_epoch  # a refit trains the validated epochs
+    assert model.config.epochs == 200  # fit leaves the config alone (issue 12)
+    # A refit trains the validated epochs: the learned choice, in the fitted config.
+    assert model.get_config()["epochs"] == history.best_epoch
     low, high = model.rating_range_
     assert predicted.min() >= low and predicted.max() <= high
     # Ranking scores are the unclipped predicted ratings.
