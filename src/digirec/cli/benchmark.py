@@ -27,6 +27,7 @@ from digirec.cli.common import (
     SepOpt,
     UnknownEventsOpt,
     check_grid_with_tune,
+    data_flags,
     load_dataset,
     parse_json,
     parse_ks,
@@ -137,6 +138,14 @@ def benchmark(
             param_hint="--target-event",
         )
     check_engine(engine, spark_master, names)
+    flags = data_flags(
+        event_weights=event_weights,
+        half_life_days=half_life_days,
+        duplicates=duplicates,
+        unknown_events=unknown_events,
+        sep=sep,
+        encoding=encoding,
+    )
     if engine == "spark":
         if protocol != "leave-one-out" or target_event is not None:
             raise typer.BadParameter(
@@ -147,24 +156,17 @@ def benchmark(
         benchmark_command(
             data, fmt, on_bad_rows, names, spark_master=spark_master, ks=ks, tune=not no_tune,
             params=fixed, grids=grids, out=out, markdown=markdown,
-            load_options=dict(event_weights=event_weights, half_life_days=half_life_days,
-                              duplicates=duplicates, unknown_events=unknown_events, sep=sep,
-                              encoding=encoding),
+            load_options=flags,
         )  # fmt: skip
         return
     dataset = load_dataset(
         data,
         fmt,
         on_bad_rows,
-        event_weights=event_weights,
-        half_life_days=half_life_days,
-        duplicates=duplicates,
+        **flags,
         # The protocol rule: a pair's first occurrence is its target (the next-purchase
         # protocol combines training events itself and defaults to the training rule).
         default_duplicates="first" if target_event is None else "max",
-        unknown_events=unknown_events,
-        sep=sep,
-        encoding=encoding,
         keep_all_events=target_event is not None,
     )
     from digirec.evaluation.provenance import provenance

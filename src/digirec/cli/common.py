@@ -81,6 +81,27 @@ EncodingOpt = Annotated[
 ]
 
 
+def data_flags(
+    *,
+    event_weights: str | None,
+    half_life_days: float | None,
+    duplicates: str | None,
+    unknown_events: str,
+    sep: str | None,
+    encoding: str | None,
+) -> dict[str, Any]:
+    """The data flags a command passes on to :func:`load_raw` / :func:`load_dataset`, gathered
+    once so the local and the Spark path of a command read the same options."""
+    return {
+        "event_weights": event_weights,
+        "half_life_days": half_life_days,
+        "duplicates": duplicates,
+        "unknown_events": unknown_events,
+        "sep": sep,
+        "encoding": encoding,
+    }
+
+
 def load_raw(
     data: str,
     fmt: str,

@@ -18,6 +18,7 @@ from digirec.cli.common import (
     HalfLifeOpt,
     SepOpt,
     UnknownEventsOpt,
+    data_flags,
     load_dataset,
     parse_json,
     say,
@@ -85,13 +86,19 @@ def train(
     import time
 
     check_engine(engine, spark_master, [model])
+    flags = data_flags(
+        event_weights=event_weights,
+        half_life_days=half_life_days,
+        duplicates=duplicates,
+        unknown_events=unknown_events,
+        sep=sep,
+        encoding=encoding,
+    )
     if engine == "spark":
         _train_on_spark(
             data, model, out, fmt, params, on_bad_rows, include_catalog_items, tune,
             spark_master,
-            dict(event_weights=event_weights, half_life_days=half_life_days,
-                 duplicates=duplicates, unknown_events=unknown_events, sep=sep,
-                 encoding=encoding),
+            flags,
         )  # fmt: skip
         return
 
@@ -103,12 +110,7 @@ def train(
         fmt,
         on_bad_rows,
         include_catalog_items=include_catalog_items,
-        event_weights=event_weights,
-        half_life_days=half_life_days,
-        duplicates=duplicates,
-        unknown_events=unknown_events,
-        sep=sep,
-        encoding=encoding,
+        **flags,
     )
     settings = parse_json(params, "--params") if params else {}
     if model in settings and isinstance(settings[model], dict):

@@ -269,6 +269,18 @@ def _filter(
     )
 
 
+def _body_filter(body: S.SessionRequest | S.BatchRequest) -> ItemFilter:
+    """The item filter of a request body (session and batch requests carry the same fields)."""
+    return _filter(
+        body.category,
+        body.brand,
+        body.min_price,
+        body.max_price,
+        body.in_stock,
+        body.include_unavailable,
+    )
+
+
 def _render(
     state: ServingState, ranked: Ranked, explain: bool, **ids: str | None
 ) -> S.RecommendationResponse:
@@ -464,14 +476,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
         ranked = state.recommend_session(
             body.item_ids,
             _k(settings, body.k),
-            _filter(
-                body.category,
-                body.brand,
-                body.min_price,
-                body.max_price,
-                body.in_stock,
-                body.include_unavailable,
-            ),
+            _body_filter(body),
             exclude_seen=body.exclude_seen,
             rerank=Rerank(body.diversity, body.exposure),
         )
@@ -494,14 +499,7 @@ def _add_routes(app: FastAPI, settings: ServeSettings) -> None:
             )
         state = _state(request)
         size = _k(settings, body.k)
-        item_filter = _filter(
-            body.category,
-            body.brand,
-            body.min_price,
-            body.max_price,
-            body.in_stock,
-            body.include_unavailable,
-        )
+        item_filter = _body_filter(body)
         results = [
             _render(
                 state,
