@@ -1,35 +1,54 @@
 """A reason for every recommendation, chosen from real evidence, in English and Chinese.
 
 :func:`explain_items` looks at why the service produced each item (the request's ``source``)
-and at the evidence the model and the user's profile hold, and writes one short reason per item:
+and at the evidence the model, the user's profile and the shop's counts hold, and writes one
+short reason per item. Every reason is a claim that can be checked against the store:
 
-============  =====================================================  ==========================
-kind          when                                                   evidence_item_ids
-============  =====================================================  ==========================
-history       personalised: the history item ``j`` contributing      ``[j]``
-              most to the item's score has a positive contribution
-              ("Because you viewed <title j>")
-brand_budget  personalised, no history evidence: the item's brand    ``[]``
-              is among the profile's top brands and its price fits
-              the profile's price bands / budget
-similar       ``similar_items``: the anchor item most similar to it  ``[anchor]``
-together      ``session``: the session item ``j`` contributing most  ``[j]``
-              ("Because you viewed <title j>": a session is what the
-              shopper viewed; no "bought with" claim without
-              co-purchase counts)
-popular       ``popular_in_category`` / ``popular`` (and the         ``[]``
-              fallback of popularity models): "Popular in <category>"
-              (all-time counts: no "this week" claim)
-personalised  personalised without any of the above (a model score   ``[]``
-              without item-level evidence, e.g. a cold history)
-============  =====================================================  ==========================
+===============  =================================================  ==========================
+kind             when                                               evidence
+===============  =================================================  ==========================
+history          personalised: the history item ``j`` contributing  ids ``[j]``
+                 most to the item's score has a positive
+                 contribution ("Because you viewed / bought
+                 <title j>", the verb from the user's latest event
+                 of ``j``)
+brand_budget     personalised, no history evidence: the item's      ids ``[]``
+                 brand is among the profile's top brands and its
+                 price fits the profile's price bands / budget
+bought_together  ``similar_items`` / ``session``: an anchor /       ids ``[j]``,
+                 session item ``j`` (never the item itself) with    ``evidence.count``
+                 at least ``co_purchase_min_count`` distinct users
+                 who purchased both ("Often bought with <title
+                 j>"; the largest count wins, ties to the most
+                 recent item)
+similar          ``similar_items`` without such a count: the        ids ``[anchor]``
+                 anchor item most similar to it ("Similar to
+                 <title>"; a new item's own neighbour is "Closest
+                 match in the catalogue", never similar to itself)
+together         ``session`` without such a count: the session     ids ``[j]``
+                 item ``j`` contributing most ("Because you viewed
+                 <title j>": a session is what the shopper viewed)
+trending         ``trending``: distinct users with an event of the  ids ``[]``,
+                 item in the window ("Trending in <category> this   ``evidence.count``,
+                 week" for a 7-day window, "... in the last N       ``window_days``,
+                 days" otherwise)                                   ``window_start/end``
+popular          ``popular_in_category`` / ``popular`` (and the     ids ``[]``
+                 fallback of popularity models): "Popular in
+                 <category>" (all-time counts: no time claim)
+personalised     personalised without any of the above (a model     ids ``[]``
+                 score without item-level evidence, e.g. a cold
+                 history)
+===============  =================================================  ==========================
 
 The contribution of history item ``j`` to item ``i`` is ``sim(j, i)`` read from the model's own
 item-to-item scores (:meth:`Recommender.score_similar`): rows of the EASE weights or ItemKNN
 similarities, the cosine of item factors for factor models, the one-item-session scores for
 sequence models. It is one ``(len(history), n_items)`` call for all explained items at once, so
-explaining a page of 10 items costs well under a millisecond for item-item models. Everything
-is deterministic: ties go to the most recent history item.
+explaining a page of 10 items costs well under a millisecond for item-item models. Co-purchase
+counts come from :class:`digirec.evidence.CoPurchaseCounts` (distinct purchasers of both items)
+and trending counts from :class:`digirec.evidence.TrendingCounts`; both are given by the caller
+(the service builds them from its store), and without them no "bought with" or "trending" claim
+is ever made. Everything is deterministic: ties go to the most recent history item.
 """
 
 from __future__ import annotations
@@ -46,6 +65,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from digirec import columns as C
+from digirec.evidence import CoPurchaseCounts, TrendingCounts
 from digirec.exceptions import DigirecError
 from digirec.models.base import Recommender
 from digirec.retrieval.filtered import single_thread_blas
@@ -58,7 +78,17 @@ BRAND_ZH = "brand_zh"
 CATEGORY_ZH = "category_zh"
 
 #: Request sources understood (the service's ``source`` values).
-SOURCES = ("personalised", "session", "similar_items", "popular_in_category", "popular")
+SOURCES = (
+    "personalised",
+    "session",
+    "similar_items",
+    "popular_in_category",
+    "popular",
+    "trending",
+)
+
+#: Default least number of distinct users who purchased both items for "Often bought with".
+CO_PURCHASE_MIN_COUNT = 2
 
 #: Models whose item-to-item scores are popularity, not evidence about a history item.
 _POPULARITY_MODELS = frozenset({"pop", "catpop"})
@@ -114,6 +144,13 @@ class ExplanationContext:
     profile_loader:
         Called for the profile when ``profile`` is ``None`` and an item has no history
         evidence (building a profile costs far more than the rest of an explanation).
+    co_purchases:
+        Co-purchase counts by external item id (``similar_items`` and ``session`` reasons
+        "Often bought with ..."); ``None``: no such claim.
+    co_purchase_min_count:
+        Least count of distinct users who purchased both items for that claim.
+    trending:
+        Windowed counts of the ``trending`` source (required for it).
     """
 
     model: Recommender
@@ -123,6 +160,9 @@ class ExplanationContext:
     source: str
     history_events: list[str | None] | None = field(default=None)
     profile_loader: Callable[[], dict[str, Any] | None] | None = field(default=None)
+    co_purchases: CoPurchaseCounts | None = field(default=None)
+    co_purchase_min_count: int = field(default=CO_PURCHASE_MIN_COUNT)
+    trending: TrendingCounts | None = field(default=None)
 
 
 @dataclass
@@ -134,16 +174,21 @@ class Explanation:
     text, text_zh:
         The reason in English and Chinese.
     kind:
-        ``history``, ``brand_budget``, ``similar``, ``together``, ``popular`` or
-        ``personalised`` (see the module docstring).
+        ``history``, ``brand_budget``, ``bought_together``, ``similar``, ``together``,
+        ``trending``, ``popular`` or ``personalised`` (see the module docstring).
     evidence_item_ids:
         External ids of the items the reason cites (empty when it cites none).
+    evidence:
+        The counts behind the claim: ``{"count": n}`` for ``bought_together`` (distinct
+        users who purchased both), ``count``, ``window_days``, ``window_start`` and
+        ``window_end`` for ``trending``; empty for the other kinds.
     """
 
     text: str
     text_zh: str
     kind: str
     evidence_item_ids: list[str]
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 def explain_items(context: ExplanationContext, item_idx: ArrayLike) -> list[Explanation]:
@@ -173,6 +218,11 @@ def explain_items(context: ExplanationContext, item_idx: ArrayLike) -> list[Expl
 
     if source in ("popular_in_category", "popular"):
         return [_popular(view, int(i)) for i in items]
+    if source == "trending":
+        trending = context.trending
+        if trending is None:
+            raise ValueError("source 'trending' needs context.trending (the windowed counts)")
+        return [_trending(view, trending, int(i)) for i in items]
 
     best_j = np.full(items.size, -1, dtype=np.int64)
     if history.size and items.size and model.name not in _POPULARITY_MODELS:
@@ -181,7 +231,11 @@ def explain_items(context: ExplanationContext, item_idx: ArrayLike) -> list[Expl
     out: list[Explanation] = []
     if source in ("similar_items", "session"):
         kind = "similar" if source == "similar_items" else "together"
+        together_j, together_n = _best_co_purchase(context, view, history, items)
         for pos, i in enumerate(items):
+            if together_j[pos] >= 0:
+                out.append(_bought_together(view, int(history[together_j[pos]]), together_n[pos]))
+                continue
             j = best_j[pos]
             if j < 0 and history.size:
                 j = len(history) - 1  # no positive evidence: cite the anchor / latest item
@@ -283,6 +337,33 @@ def _best_history_item(
     return np.where(best_val > 0, best, -1).astype(np.int64)
 
 
+def _best_co_purchase(
+    context: ExplanationContext,
+    view: _Catalogue,
+    history: NDArray[np.int64],
+    items: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Per item, the history position with the most co-purchasers (at least the minimum;
+    ties to the most recent; never the item itself) and that count; ``-1`` / 0 where none."""
+    best = np.full(items.size, -1, dtype=np.int64)
+    count = np.zeros(items.size, dtype=np.int64)
+    counts_of = context.co_purchases
+    if counts_of is None or not history.size or not items.size:
+        return best, count
+    minimum = max(1, int(context.co_purchase_min_count))
+    counts = counts_of.counts(
+        [str(x) for x in view.item_id[history]], [str(x) for x in view.item_id[items]]
+    )
+    counts[history[:, None] == items[None, :]] = 0  # an item is never bought with itself
+    rev = counts[::-1]
+    pos = len(history) - 1 - np.argmax(rev, axis=0)
+    value = counts[pos, np.arange(items.size)]
+    ok = value >= minimum
+    best[ok] = pos[ok]
+    count[ok] = value[ok]
+    return best, count
+
+
 def _profile_matchers(profile: dict[str, Any] | None) -> tuple[set[str], Any]:
     """The profile's top brands and a predicate "price fits the user's bands / budget"."""
     if not profile:
@@ -361,6 +442,43 @@ def _anchor_reason(view: _Catalogue, kind: str, j: int) -> Explanation:
         f"因为您浏览过{view.title_zh[j]}",
         kind,
         [view.item_id[j]],
+    )
+
+
+def _bought_together(view: _Catalogue, j: int, count: int) -> Explanation:
+    return Explanation(
+        f"Often bought with {view.title[j]}",
+        f"经常与{view.title_zh[j]}一起购买",
+        "bought_together",
+        [view.item_id[j]],
+        {"count": int(count)},
+    )
+
+
+def _trending(view: _Catalogue, trending: TrendingCounts, i: int) -> Explanation:
+    item_id = str(view.item_id[i])
+    evidence: dict[str, Any] = dict(trending.evidence(item_id))
+    if evidence["count"] <= 0:
+        # Not in the window: no trending claim (the service lists only items that are).
+        return Explanation("From the catalogue", "来自商品目录", "catalogue", [], evidence)
+    days = float(trending.window_days)
+    if days == 7:
+        when, when_zh = "this week", "本周"
+    elif days == 1:
+        when, when_zh = "in the last 24 hours", "近24小时"
+    else:
+        when, when_zh = f"in the last {days:g} days", f"近{days:g}天"
+    category = view.category[i]
+    if category is None:
+        return Explanation(
+            f"Trending with shoppers {when}", f"{when_zh}热门商品", "trending", [], evidence
+        )
+    return Explanation(
+        f"Trending in {category} {when}",
+        f"{when_zh}{view.category_zh[i]}热门",
+        "trending",
+        [],
+        evidence,
     )
 
 

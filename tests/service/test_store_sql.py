@@ -133,3 +133,49 @@ def test_meta(backend: str, store: Store) -> None:
     assert store.get_meta("k") == "2"
     assert store.ping()
     assert not store.is_empty()
+
+
+def test_evidence_queries_equal_pandas_counts(backend: str, store: Store, shop: Shop) -> None:
+    """The SQL versions of purchase pairs and window counts equal plain pandas over the raw
+    events (and the base class's default implementation)."""
+    from digirec.evidence import purchase_pairs, window_counts
+    from digirec.store.base import Store as BaseStore
+
+    raw = shop.raw.interactions
+    pairs = store.purchase_pairs(["purchase"])
+    bought = raw[raw["event"].str.lower() == "purchase"]
+    want = set(zip(bought["user_id"].astype(str), bought["item_id"].astype(str), strict=True))
+    assert len(pairs) == len(want) > 0
+    assert set(zip(pairs["user_id"], pairs["item_id"], strict=True)) == want
+    ts = raw["timestamp"].to_numpy(dtype=float)
+    end = float(np.quantile(ts, 0.9))
+    start = end - 7 * 86_400.0
+    got = store.window_counts(start, end)
+    inside = raw[(ts >= start) & (ts <= end)]
+    assert len(inside) > 0
+    expected = inside.groupby("item_id")["user_id"].nunique()
+    assert dict(zip(got["item_id"], got["n_users"], strict=True)) == expected.to_dict()
+    assert int(got["n_events"].sum()) == len(inside)
+    # The default (non-SQL) implementations answer the same.
+    pd.testing.assert_frame_equal(got, BaseStore.window_counts(store, start, end))
+    pd.testing.assert_frame_equal(
+        got, window_counts(store.interactions_frame(), start, end), check_dtype=False
+    )
+    default_pairs = BaseStore.purchase_pairs(store, ["purchase"])
+    assert set(map(tuple, default_pairs.to_numpy())) == set(
+        map(tuple, purchase_pairs(raw, ["purchase"]).to_numpy())
+    )
+
+
+def test_existing_store_gets_the_timestamp_index(tmp_path) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = open_store(url)
+    with store.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.exec_driver_sql("DROP INDEX ix_events_time")
+    store.close()
+    store = open_store(url)  # create_schema migrates
+    indexes = {i["name"] for i in sa.inspect(store.engine).get_indexes("events")}  # type: ignore[attr-defined]
+    assert "ix_events_time" in indexes
+    store.close()

@@ -15,6 +15,7 @@ import pytest
 from digirec import columns as C
 from digirec.data.dataset import Dataset
 from digirec.data.synth import SynthConfig, generate_shop
+from digirec.evidence import CoPurchaseCounts, TrendingCounts
 from digirec.explain import Explanation, ExplanationContext, explain_items
 from digirec.models.registry import create_model
 
@@ -132,6 +133,104 @@ def test_sources(tiny: object, source: str, kind: str, text: str, text_zh: str) 
     assert (reason.kind, reason.text, reason.text_zh) == (kind, text, text_zh)
     if kind in ("similar", "together"):
         assert reason.evidence_item_ids == ["p0"]
+
+
+def _co_purchases(pairs: dict[tuple[str, str], int]) -> CoPurchaseCounts:
+    """Counts where ``n`` distinct users bought each pair (one user per purchase pair)."""
+    rows = []
+    for (a, b), n in pairs.items():
+        for k in range(n):
+            rows += [(f"{a}-{b}-{k}", a), (f"{a}-{b}-{k}", b)]
+    return CoPurchaseCounts(pd.DataFrame(rows, columns=[C.USER_ID, C.ITEM_ID]))
+
+
+@pytest.mark.parametrize("source", ["similar_items", "session"])
+def test_bought_together_needs_the_minimum_count(tiny: object, source: str) -> None:
+    # p0 was bought with p2 by 3 users, with p3 by 1; p1 with p2 by 3 (a tie with p0).
+    counts = _co_purchases({("p0", "p2"): 3, ("p0", "p3"): 1, ("p1", "p2"): 3})
+    history = _idx(tiny, "p1", "p0")  # p0 is the most recent
+    ctx = ExplanationContext(
+        tiny,  # type: ignore[arg-type]
+        ITEMS,
+        history,
+        None,
+        source,
+        co_purchases=counts,
+        co_purchase_min_count=2,
+    )
+    two, three, zero = explain_items(ctx, _idx(tiny, "p2", "p3", "p0"))
+    assert two.kind == "bought_together"
+    assert two.evidence_item_ids == ["p0"]  # the tie goes to the most recent item
+    assert two.evidence == {"count": 3}
+    assert two.text == "Often bought with Phone A"
+    assert two.text_zh == "经常与手机A一起购买"
+    # One co-purchaser is below the minimum: the model's own reason instead.
+    assert three.kind != "bought_together" and three.evidence == {}
+    # p0 with itself is never a pair; with p1 it was never bought together.
+    assert zero.kind != "bought_together" and "p0" not in zero.evidence_item_ids
+    # With a minimum of 1 the single co-purchase qualifies.
+    ctx.co_purchase_min_count = 1
+    assert explain_items(ctx, _idx(tiny, "p3"))[0].evidence == {"count": 1}
+    # Without counts no "bought with" claim at all.
+    ctx.co_purchases = None
+    assert all(r.kind != "bought_together" for r in explain_items(ctx, _idx(tiny, "p2", "p3")))
+
+
+def test_personalised_reasons_never_claim_bought_together(tiny: object) -> None:
+    counts = _co_purchases({("p0", "p2"): 5})
+    ctx = ExplanationContext(
+        tiny,  # type: ignore[arg-type]
+        ITEMS,
+        _idx(tiny, "p0"),
+        None,
+        "personalised",
+        co_purchases=counts,
+    )
+    assert explain_items(ctx, _idx(tiny, "p2"))[0].kind == "history"
+
+
+@pytest.mark.parametrize(
+    ("days", "text", "text_zh"),
+    [
+        (7.0, "Trending in Accessories this week", "本周配件热门"),
+        (30.0, "Trending in Accessories in the last 30 days", "近30天配件热门"),
+        (1.0, "Trending in Accessories in the last 24 hours", "近24小时配件热门"),
+    ],
+)
+def test_trending_reason_carries_its_window(
+    tiny: object, days: float, text: str, text_zh: str
+) -> None:
+    trending = TrendingCounts(
+        start=1000.0 - days * 86400, end=1000.0, window_days=days, counts={"p2": 4}, n_events=9
+    )
+    ctx = ExplanationContext(
+        tiny,  # type: ignore[arg-type]
+        ITEMS,
+        np.array([], dtype=np.int64),
+        None,
+        "trending",
+        trending=trending,
+    )
+    reason, cold = explain_items(ctx, _idx(tiny, "p2", "p3"))
+    assert (reason.kind, reason.text, reason.text_zh) == ("trending", text, text_zh)
+    assert reason.evidence == {
+        "count": 4,
+        "window_days": days,
+        "window_start": 1000.0 - days * 86400,
+        "window_end": 1000.0,
+    }
+    # An item without an event in the window is never called trending.
+    assert cold.kind == "catalogue" and "Trending" not in cold.text
+    ctx.trending = None
+    with pytest.raises(ValueError, match="trending"):
+        explain_items(ctx, _idx(tiny, "p2"))
+
+
+def test_popular_never_claims_a_time_window(tiny: object) -> None:
+    ctx = ExplanationContext(tiny, ITEMS, np.array([], dtype=np.int64), None, "popular")  # type: ignore[arg-type]
+    for reason in explain_items(ctx, _idx(tiny, "p0", "p1", "p2", "p3", "p4")):
+        assert reason.kind == "popular" and reason.text.startswith("Popular")
+        assert "week" not in reason.text and "本周" not in reason.text_zh
 
 
 def test_without_catalogue_ids_stand_in(tiny: object) -> None:

@@ -280,6 +280,30 @@ class Store(ABC):
     def max_event_id(self) -> int:
         """Largest committed event id (0 when there is none)."""
 
+    # ------------------------------------------------------------------ evidence
+    def purchase_pairs(self, purchase_events: Sequence[str] = ("purchase",)) -> pd.DataFrame:
+        """Distinct ``(user_id, item_id)`` pairs of the stored purchase events.
+
+        ``purchase_events`` are the event types that count as a purchase (compared
+        case-insensitively). The co-purchase counts of explanations
+        (:class:`digirec.evidence.CoPurchaseCounts`) are built from this. The default reads
+        :meth:`interactions_frame`; SQL stores answer with one ``SELECT DISTINCT``.
+        """
+        from digirec.evidence import purchase_pairs
+
+        return purchase_pairs(self.interactions_frame(), purchase_events)
+
+    def window_counts(self, start: float, end: float) -> pd.DataFrame:
+        """Per item, distinct users (``n_users``) and events (``n_events``) with
+        ``start <= timestamp <= end``: the trending source's counts.
+
+        Only items with an event in the window, sorted by ``item_id`` (see
+        :func:`digirec.evidence.window_counts`, which the default implementation calls).
+        """
+        from digirec.evidence import window_counts
+
+        return window_counts(self.interactions_frame(), start, end)
+
     # ------------------------------------------------------------------ privacy
     @abstractmethod
     def delete_user(self, user_id: str, *, purge: PurgeMode) -> DeletionRecord:

@@ -104,6 +104,8 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column(CLIENT_EVENT_ID, sa.String(MAX_ID_LENGTH), unique=True),
         # Per-user reads (history, deletion) are the hot path after full scans.
         sa.Index("ix_events_user", C.USER_ID, EVENT_ID),
+        # The trending source counts the events of a time window.
+        sa.Index("ix_events_time", C.TIMESTAMP),
         sqlite_autoincrement=True,
     )
     tombstones = sa.Table(
@@ -267,7 +269,8 @@ class SQLStore(Store):
         Older SQLite stores declared ``INTEGER PRIMARY KEY`` without ``AUTOINCREMENT``, which
         reuses ids after a delete: the table is rebuilt with ``AUTOINCREMENT`` (ids kept, the
         counter starts above the largest). Older stores of both kinds lack the
-        ``client_event_id`` column: it is added with its unique index.
+        ``client_event_id`` column (added with its unique index) and the timestamp index of
+        the trending source (created).
         """
         inspector = sa.inspect(conn)
         if not inspector.has_table("events"):
@@ -281,6 +284,7 @@ class SQLStore(Store):
                 keep = [c for c in columns if c in self._t["events"].c]
                 names = ", ".join(f'"{c}"' for c in keep)
                 conn.exec_driver_sql("DROP INDEX IF EXISTS ix_events_user")
+                conn.exec_driver_sql("DROP INDEX IF EXISTS ix_events_time")
                 conn.exec_driver_sql("ALTER TABLE events RENAME TO events_pre_autoincrement")
                 self._t["events"].create(conn)
                 conn.exec_driver_sql(
@@ -296,6 +300,10 @@ class SQLStore(Store):
                 f"CREATE UNIQUE INDEX IF NOT EXISTS ux_events_{CLIENT_EVENT_ID} "
                 f"ON events ({CLIENT_EVENT_ID})"
             )
+        # The trending source's window scans (added after the first release).
+        conn.exec_driver_sql(
+            f'CREATE INDEX IF NOT EXISTS ix_events_time ON events ("{C.TIMESTAMP}")'
+        )
 
     def ping(self) -> bool:
         try:
@@ -658,6 +666,52 @@ class SQLStore(Store):
         with self._read() as conn:
             value = conn.execute(sa.select(sa.func.max(table.c[EVENT_ID]))).scalar_one()
         return int(value or 0)
+
+    # ------------------------------------------------------------------ evidence
+    def purchase_pairs(self, purchase_events: Sequence[str] = ("purchase",)) -> pd.DataFrame:
+        from digirec.evidence import _event_types
+
+        table = self._t["events"]
+        types = _event_types(purchase_events)
+        query = (
+            sa.select(table.c[C.USER_ID], table.c[C.ITEM_ID])
+            .where(sa.func.lower(table.c[C.EVENT]).in_(types))
+            .distinct()
+            .order_by(table.c[C.USER_ID], table.c[C.ITEM_ID])
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return pd.DataFrame(
+            {
+                C.USER_ID: np.asarray([r[0] for r in rows], dtype=object),
+                C.ITEM_ID: np.asarray([r[1] for r in rows], dtype=object),
+            }
+        )
+
+    def window_counts(self, start: float, end: float) -> pd.DataFrame:
+        from digirec.evidence import N_EVENTS, N_USERS
+
+        table = self._t["events"]
+        ts = table.c[C.TIMESTAMP]
+        query = (
+            sa.select(
+                table.c[C.ITEM_ID],
+                sa.func.count(sa.distinct(table.c[C.USER_ID])),
+                sa.func.count(),
+            )
+            .where(ts >= float(start), ts <= float(end))
+            .group_by(table.c[C.ITEM_ID])
+            .order_by(table.c[C.ITEM_ID])
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return pd.DataFrame(
+            {
+                C.ITEM_ID: pd.Series([str(r[0]) for r in rows], dtype=object),
+                N_USERS: np.asarray([int(r[1]) for r in rows], dtype=np.int64),
+                N_EVENTS: np.asarray([int(r[2]) for r in rows], dtype=np.int64),
+            }
+        )
 
     # ------------------------------------------------------------------ privacy
     def delete_user(self, user_id: str, *, purge: PurgeMode) -> DeletionRecord:
