@@ -75,6 +75,17 @@ class ServeSettings(BaseSettings):
         Model and settings of a retrain; default: those of the served bundle.
     include_catalog_items:
         Retrains index catalogue items without events (so new items keep a model index).
+    purchase_events:
+        Event types that count as a purchase for the co-purchase counts behind "Often bought
+        with ..." (comma-separated in the environment).
+    co_purchase_min_count:
+        Least number of distinct users who purchased both items before a similar-items or
+        session reason says "Often bought with <item>" (below it: the model's own reason).
+    trending_window_days:
+        Length of the window of ``GET /v1/trending``: distinct users per item with an event
+        in the ``trending_window_days`` days ending now ("this week" for 7).
+    trending_refresh_s:
+        How long one count of the trending window is reused before it is counted again.
     ann_threshold:
         Factor models (ALS, BPR, MF, SASRec) whose catalogue has more items than this serve
         personalised lists through a FAISS index on the item vectors (the ``ann`` extra;
@@ -146,6 +157,20 @@ class ServeSettings(BaseSettings):
     include_catalog_items: bool = Field(
         True, description="Retrains index catalogue items without events."
     )
+    purchase_events: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["purchase"],
+        min_length=1,
+        description="Event types counted as purchases by the co-purchase counts (comma-separated).",
+    )
+    co_purchase_min_count: int = Field(
+        2, ge=1, description="Least co-purchasers of two items for an 'Often bought with' reason."
+    )
+    trending_window_days: float = Field(
+        7.0, gt=0, le=366, description="Days of the trending window (ending now)."
+    )
+    trending_refresh_s: float = Field(
+        60.0, ge=0, description="Seconds one count of the trending window is reused."
+    )
     ann_threshold: int = Field(
         50_000,
         ge=1,
@@ -158,6 +183,15 @@ class ServeSettings(BaseSettings):
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("purchase_events", mode="before")
+    @classmethod
+    def _split_events(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            return [str(part).strip().lower() for part in value if str(part).strip()]
         return value
 
     @field_validator("default_k")
