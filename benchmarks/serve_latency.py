@@ -244,7 +244,7 @@ def prepare(workdir: Path, size: dict[str, int], seed: int) -> dict[str, Any]:
 
     from digirec.artifacts import save_bundle
     from digirec.models.registry import create_model
-    from digirec.serving.state import build_training_dataset
+    from digirec.serving.engine.retrain import build_training_dataset
     from digirec.store import open_store
 
     marker = workdir / "prepared.json"

@@ -137,11 +137,12 @@ class Bundle:
         return BundleManifest.model_validate(self.manifest)
 
     def serving_view(self) -> Any:
-        """The bundle as the service ranks it (:class:`digirec.serving.state.Current`: the
+        """The bundle as the service ranks it (:class:`digirec.serving.engine.snapshot.Current`: the
         model snapshot and its catalogue, exact scoring), built once per bundle."""
         view = self.__dict__.get("_serving_view")
         if view is None:
-            from digirec.serving.state import Catalogue, Current, ModelSnapshot
+            from digirec.serving.engine.catalogue import Catalogue
+            from digirec.serving.engine.snapshot import Current, ModelSnapshot
 
             snapshot = ModelSnapshot(self, int(self.manifest.get("model_version", 1)), None)
             catalogue = Catalogue.build(self.model, self.items, None, snapshot.popularity)
@@ -151,7 +152,7 @@ class Bundle:
     def candidate_mask(self, item_filter: ItemFilter) -> NDArray[np.bool_] | None:
         """Boolean mask over the model's items that pass the filter (``None`` = all pass).
 
-        The service's own rule (:meth:`digirec.serving.state.Catalogue.mask`): one filter
+        The service's own rule (:meth:`digirec.serving.engine.catalogue.Catalogue.mask`): one filter
         implementation for the CLI, the demo and the service.
         """
         if self.items is None:
@@ -173,11 +174,11 @@ class Bundle:
     ) -> pd.DataFrame:
         """Top-k for known users with business filters; catalogue columns joined for display.
 
-        Ranked by the service's engine (:class:`digirec.serving.state.RankingEngine`), so a
+        Ranked by the service's engine (:class:`digirec.serving.engine.ranking.RankingEngine`), so a
         list equals the one ``GET /v1/users/{id}/recommendations`` gives the same user with
         the same filters (before real-time events).
         """
-        from digirec.serving.state import RankingEngine
+        from digirec.serving.engine.ranking import RankingEngine
 
         item_filter = item_filter or ItemFilter()
         if not item_filter.is_empty() and self.items is None:

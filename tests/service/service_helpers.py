@@ -20,8 +20,8 @@ from digirec.data.dataset import Dataset
 from digirec.data.tables import RawData
 from digirec.models.base import Recommender
 from digirec.models.registry import create_model
+from digirec.serving.engine.retrain import build_training_dataset
 from digirec.serving.settings import ServeSettings
-from digirec.serving.state import build_training_dataset
 
 API_KEY = "test-key-0123456789"
 AUTH = {"X-API-Key": API_KEY}

@@ -30,8 +30,10 @@ from digirec.data.tables import RawData
 from digirec.models.base import Recommender, factor_model
 from digirec.models.registry import create_model
 from digirec.serving.app import create_app
+from digirec.serving.engine.ranking import AnnScorer
+from digirec.serving.engine.retrain import build_training_dataset
+from digirec.serving.engine.state import ServingState
 from digirec.serving.settings import ServeSettings
-from digirec.serving.state import AnnScorer, ServingState, build_training_dataset
 from digirec.store import Store, open_store
 
 N_ITEMS = 3000
@@ -333,7 +335,7 @@ def test_new_item_ranks_right_after_its_neighbour(ann_shop: AnnShop, tmp_path: P
 def test_rerank_through_the_index_keeps_filters(
     pair: tuple[Served, Served], ann_shop: AnnShop
 ) -> None:
-    from digirec.serving.state import Rerank
+    from digirec.serving.engine.ranking import Rerank
 
     ann, _ = pair
     frame = ann.state.current.catalogue.frame

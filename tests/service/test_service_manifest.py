@@ -18,7 +18,7 @@ from digirec.data.events import EventWeights
 from digirec.exceptions import ConfigError
 from digirec.models.registry import create_model
 from digirec.serving.app import create_app
-from digirec.serving.state import build_training_dataset
+from digirec.serving.engine.retrain import build_training_dataset
 from digirec.store import open_store
 
 #: A spec far from the defaults: views count for nothing, a 30-day half-life, "sum" pairs.
@@ -128,7 +128,7 @@ def test_corrupt_bundles_and_failed_removals_show_in_model_info(
 
         # The second retrain must remove the first one's bundle, and cannot.
         assert client.post("/v1/admin/retrain", headers=AUTH).status_code == 200
-        monkeypatch.setattr("digirec.serving.state.shutil.rmtree", failing_rmtree)
+        monkeypatch.setattr("digirec.serving.engine.retrain.shutil.rmtree", failing_rmtree)
         assert client.post("/v1/admin/retrain", headers=AUTH).status_code == 200
         problems = client.get("/v1/model").json()["problems"]
     assert calls and any("could not remove" in p for p in problems), problems

@@ -33,3 +33,97 @@ def test_protocol_headers(client: TestClient) -> None:
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
     no_key = client.post("/v1/events", json={"events": []})
     assert no_key.status_code == 401 and no_key.headers["WWW-Authenticate"].startswith("ApiKey")
+
+
+def _k_schemas(schema: dict) -> dict[str, dict]:  # type: ignore[type-arg]
+    """Every query parameter ``k`` (by "METHOD path") and the body ``k`` of the list requests."""
+    found = {}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for param in operation.get("parameters", ()):
+                if param["in"] == "query" and param["name"] == "k":
+                    found[f"{method.upper()} {path}"] = param["schema"]
+    for name, component in schema["components"]["schemas"].items():
+        if name.startswith(("SessionRequest", "BatchRequest")):
+            found[name] = component["properties"]["k"]
+    return found
+
+
+def _integer_branch(schema: dict) -> dict:  # type: ignore[type-arg]
+    (branch,) = [s for s in schema.get("anyOf", [schema]) if s.get("type") == "integer"]
+    return branch
+
+
+def test_k_bounds_are_in_the_schema_and_enforced(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(max_k=12, max_batch=3)
+    schema = client.get("/openapi.json").json()
+    bounds = _k_schemas(schema)
+    assert {
+        f"GET {RECS}",
+        "GET /v1/items/{item_id}/similar",
+        "GET /v1/search",
+        "SessionRequest",
+        "BatchRequest",
+    } <= set(bounds) | {n.split("-")[0] for n in bounds}, bounds
+    for where, k_schema in bounds.items():
+        branch = _integer_branch(k_schema)
+        assert (branch["minimum"], branch["maximum"]) == (1, 12), where
+    # Out of range on either side: the documented 422 with the stable code, as before.
+    gets = {
+        f"GET {RECS}": "/v1/users/nobody/recommendations",
+        "GET /v1/items/{item_id}/similar": None,
+        "GET /v1/search": "/v1/search?q=phone",
+    }
+    item_id = client.get("/v1/users/nobody/recommendations").json()["items"][0]["item_id"]
+    gets["GET /v1/items/{item_id}/similar"] = f"/v1/items/{item_id}/similar"
+    for where, url in gets.items():
+        method, path = where.split(" ", 1)
+        assert "422" in schema["paths"][path][method.lower()]["responses"]
+        sep = "&" if "?" in url else "?"
+        for k in (0, 13):
+            response = client.get(f"{url}{sep}k={k}")
+            assert response.status_code == 422, (where, k, response.text)
+            assert response.json()["error"] == {
+                "code": "invalid_k",
+                "message": "k must be between 1 and 12",
+                "field": "k",
+            }
+        assert client.get(f"{url}{sep}k=12").status_code == 200, where
+    # The body k: above max_k is invalid_k, below 1 the body's own validation (as before).
+    session = {"item_ids": [item_id]}
+    too_long = client.post("/v1/recommendations/session", json={**session, "k": 13})
+    assert too_long.status_code == 422 and too_long.json()["error"]["code"] == "invalid_k"
+    zero = client.post("/v1/recommendations/session", json={**session, "k": 0})
+    assert zero.status_code == 422 and zero.json()["error"]["field"] == "k"
+    assert client.post("/v1/recommendations/session", json={**session, "k": 12}).status_code == 200
+
+
+def test_list_sizes_and_explain_default_follow_the_settings(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(max_batch=3, explain=False)
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    sizes = {
+        name.split("-")[0]: component["properties"][field]["maxItems"]
+        for name, component in components.items()
+        for prefix, field in (
+            ("SessionRequest", "item_ids"),
+            ("BatchRequest", "user_ids"),
+            ("EventBatch", "events"),
+        )
+        if name.startswith(prefix)
+    }
+    assert sizes == {"SessionRequest": 3, "BatchRequest": 3, "EventBatch": 3}
+    batch = client.post("/v1/recommendations/batch", json={"user_ids": ["a", "b", "c", "d"]})
+    assert batch.status_code == 422 and batch.json()["error"]["code"] == "batch_too_large"
+    params = schema["paths"][RECS]["get"]["parameters"]
+    (explain,) = [p for p in params if p["name"] == "explain"]
+    assert explain["schema"] == {"type": "boolean", "default": False, "title": "Explain"}
+    # The default is the setting; an explicit value wins; a non-boolean is a 422.
+    items = client.get("/v1/users/nobody/recommendations").json()["items"]
+    assert items and all(i["explanation"] is None for i in items)
+    explained = client.get("/v1/users/nobody/recommendations?explain=true").json()["items"]
+    assert all(i["explanation"] is not None for i in explained)
+    bad = client.get("/v1/users/nobody/recommendations?explain=maybe")
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "explain"
+    on = make_client().get("/openapi.json").json()["paths"][RECS]["get"]["parameters"]
+    assert [p["schema"]["default"] for p in on if p["name"] == "explain"] == [True]

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from service_helpers import AUTH, Shop, known_user
 
-from digirec.serving.state import ServingState
+from digirec.serving.engine.state import ServingState
 
 WRITES = [
     (

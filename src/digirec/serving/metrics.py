@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from digirec.serving.state import ServingState
+    from digirec.serving.engine.state import ServingState
 
 #: Latency buckets in seconds: sub-millisecond resolution where the hot path lives.
 LATENCY_BUCKETS = (

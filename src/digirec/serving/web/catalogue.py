@@ -11,7 +11,7 @@ from digirec import columns as C
 from digirec.serving.web.images import remote_image
 
 if TYPE_CHECKING:
-    from digirec.serving.state import Catalogue
+    from digirec.serving.engine.catalogue import Catalogue
 
 
 @dataclass(frozen=True)

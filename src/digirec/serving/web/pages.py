@@ -59,7 +59,7 @@ from digirec.serving.web.settings import WebSettings
 if TYPE_CHECKING:
     import jinja2
 
-    from digirec.serving.state import ServingState
+    from digirec.serving.engine.state import ServingState
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"

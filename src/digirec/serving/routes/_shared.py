@@ -1,0 +1,112 @@
+"""What the route modules share: dependencies (state, settings, metrics, API-key scopes),
+parameter types, the documented error responses and small response helpers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, Header, Path, Query, Request
+
+from digirec.serving import schemas as S
+from digirec.serving.auth import require_scope
+from digirec.serving.engine.state import ServingState
+from digirec.serving.errors import ServingError
+from digirec.serving.metrics import ServiceMetrics
+from digirec.serving.settings import ServeSettings
+
+
+# ---------------------------------------------------------------------- dependencies
+# Coroutines: FastAPI runs a plain-function dependency in its thread pool, a hop that costs
+# more than these attribute reads (and the recommendation hot path runs on the event loop).
+async def get_state(request: Request) -> ServingState:
+    """The app's :class:`ServingState` (set when the app starts; 503 before)."""
+    state: ServingState | None = getattr(request.app.state, "serving", None)
+    if state is None:
+        raise ServingError(503, "not_ready", "no model is loaded yet")
+    return state
+
+
+async def get_settings(request: Request) -> ServeSettings:
+    """The settings the app was created with."""
+    settings: ServeSettings = request.app.state.settings
+    return settings
+
+
+async def get_metrics(request: Request) -> ServiceMetrics:
+    """The app's Prometheus collectors."""
+    metrics: ServiceMetrics = request.app.state.metrics
+    return metrics
+
+
+State = Annotated[ServingState, Depends(get_state)]
+Settings = Annotated[ServeSettings, Depends(get_settings)]
+Metrics = Annotated[ServiceMetrics, Depends(get_metrics)]
+
+#: Route dependencies of the scoped endpoints (401 / 403 / 429 before the handler runs).
+EVENTS_SCOPE = [Depends(require_scope("events"))]
+CATALOGUE_SCOPE = [Depends(require_scope("catalogue"))]
+ADMIN_SCOPE = [Depends(require_scope("admin"))]
+
+# ---------------------------------------------------------------------- parameter types
+UserIdPath = Annotated[str, Path(pattern=S.ID_PATTERN, description="External user id.")]
+ItemIdPath = Annotated[str, Path(pattern=S.ID_PATTERN, description="External item id.")]
+Category = Annotated[list[str] | None, Query(description="Only these categories (repeatable).")]
+Brand = Annotated[list[str] | None, Query(description="Only these brands (repeatable).")]
+MinPrice = Annotated[float | None, Query(ge=0)]
+MaxPrice = Annotated[float | None, Query(ge=0)]
+#: Checked by :func:`list_length` (422 ``invalid_k``); ``create_app`` writes the bounds
+#: (1..``max_k``) into the OpenAPI schema, since ``max_k`` is a setting.
+K = Annotated[int | None, Query(description="List length, 1..max_k (default default_k).")]
+Diversity = Annotated[
+    float, Query(ge=0.0, le=1.0, description="Category/brand diversity, 0 = pure relevance.")
+]
+IncludeUnavailable = Annotated[
+    bool,
+    Query(description="Also return out-of-stock and hidden items (excluded by default)."),
+]
+Exposure = Annotated[
+    float, Query(ge=0.0, le=1.0, description="Long-tail exposure bonus, 0 = none.")
+]
+#: ``None``: the server's ``explain`` setting (``create_app`` writes it into the schema as the
+#: default).
+Explain = Annotated[bool | None, Query(description="Attach a reason to every item.")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=S.ID_PATTERN,
+        description="A retried batch with the same key is stored once (each event without "
+        "its own client_event_id gets '<key>#<position>').",
+    ),
+]
+
+#: The error responses an endpoint documents (all with the service's error body).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": S.ErrorResponse} for code in (401, 403, 404, 409, 410, 413, 422, 429)
+}
+
+
+# ---------------------------------------------------------------------- helpers
+def list_length(settings: ServeSettings, k: int | None) -> int:
+    """``k`` of a request: ``default_k`` when omitted, else 1..``max_k`` (422 ``invalid_k``)."""
+    if k is None:
+        return settings.default_k
+    if not 1 <= k <= settings.max_k:
+        raise ServingError(422, "invalid_k", f"k must be between 1 and {settings.max_k}", "k")
+    return k
+
+
+def explain_or_default(settings: ServeSettings, explain: bool | None) -> bool:
+    """The request's ``explain``, else the server's setting."""
+    return settings.explain if explain is None else explain
+
+
+def jsonable(value: Any) -> Any:
+    """A stored value as plain JSON (non-finite floats as ``None``)."""
+    from digirec.store.base import json_safe
+
+    out = json_safe(value)
+    if isinstance(out, float) and not np.isfinite(out):
+        return None
+    return out

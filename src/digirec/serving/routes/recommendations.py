@@ -1,0 +1,232 @@
+"""Recommendations: a user's list, items similar to an item, an anonymous session's list and
+lists for many users (``source`` says which path answered: a fallback is never silent)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from digirec.artifacts import ItemFilter
+from digirec.serving import schemas as S
+from digirec.serving.engine.ranking import Ranked, Rerank
+from digirec.serving.engine.state import ServingState
+from digirec.serving.errors import ServingError
+from digirec.serving.routes._shared import (
+    ERRORS,
+    Brand,
+    Category,
+    Diversity,
+    Explain,
+    Exposure,
+    IncludeUnavailable,
+    ItemIdPath,
+    K,
+    MaxPrice,
+    MinPrice,
+    Settings,
+    State,
+    UserIdPath,
+    explain_or_default,
+    list_length,
+)
+
+#: Read routes (``create_app`` adds the read-key dependency when reads require a key).
+reads = APIRouter(tags=["recommendations"])
+
+
+def item_filter(
+    category: list[str] | None,
+    brand: list[str] | None,
+    min_price: float | None,
+    max_price: float | None,
+    in_stock: bool | None,
+    include_unavailable: bool = False,
+) -> ItemFilter:
+    """The business filter of a request (422 ``invalid_filter`` for an empty price range)."""
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise ServingError(422, "invalid_filter", "min_price exceeds max_price", "min_price")
+    return ItemFilter(
+        categories=category or None,
+        brands=brand or None,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        include_unavailable=include_unavailable,
+    )
+
+
+def body_filter(body: S.SessionRequest | S.BatchRequest) -> ItemFilter:
+    """The item filter of a request body (session and batch requests carry the same fields)."""
+    return item_filter(
+        body.category,
+        body.brand,
+        body.min_price,
+        body.max_price,
+        body.in_stock,
+        body.include_unavailable,
+    )
+
+
+def render(
+    state: ServingState, ranked: Ranked, explain: bool, **ids: str | None
+) -> S.RecommendationResponse:
+    """The response of a ranked list (item cards, explanations when asked for)."""
+    cat = ranked.current.catalogue
+    explanations = state.explain(ranked) if explain else [None] * len(ranked.rows)
+    items = []
+    for rank, (row, score, exp) in enumerate(
+        zip(ranked.rows.tolist(), ranked.scores.tolist(), explanations, strict=True), start=1
+    ):
+        item_id, title, brand, category, price, stock = cat.card(row)
+        items.append(
+            S.RecommendedItem(
+                item_id=item_id,
+                score=float(score),
+                rank=rank,
+                title=title,
+                brand=brand,
+                category=category,
+                price=price,
+                in_stock=stock,
+                explanation=None if exp is None else S.Explanation(**exp),
+            )
+        )
+    return S.RecommendationResponse(
+        source=ranked.source,  # type: ignore[arg-type]
+        model_version=ranked.model_version,
+        strategy=ranked.strategy,
+        reranked=ranked.reranked,
+        ignored_item_ids=ranked.ignored_item_ids,
+        items=items,
+        **ids,
+    )
+
+
+def _json(body: S.RecommendationResponse) -> Response:
+    """The response serialised once by pydantic-core (returning the model would have FastAPI
+    validate it against ``response_model`` again before serialising; the schema in the docs
+    stays ``response_model``)."""
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+@reads.get(
+    "/v1/users/{user_id}/recommendations",
+    response_model=S.RecommendationResponse,
+    response_model_exclude_none=False,
+    responses=ERRORS,
+)
+async def user_recommendations(
+    state: State,
+    settings: Settings,
+    user_id: UserIdPath,
+    k: K = None,
+    category: Category = None,
+    brand: Brand = None,
+    min_price: MinPrice = None,
+    max_price: MaxPrice = None,
+    in_stock: bool | None = None,
+    exclude_seen: bool = True,
+    exclude_purchased: bool = True,
+    include_unavailable: IncludeUnavailable = False,
+    diversity: Diversity = 0.0,
+    exposure: Exposure = 0.0,
+    explain: Explain = None,
+) -> Response:
+    """Top-k for a user. Unknown users get ``popular`` (``popular_in_category`` under a
+    category filter); events posted a moment ago already count."""
+    size = list_length(settings, k)
+    filters = item_filter(category, brand, min_price, max_price, in_stock, include_unavailable)
+    explained = explain_or_default(settings, explain)
+
+    def run() -> Response:
+        ranked = state.recommend_user(
+            user_id,
+            size,
+            filters,
+            exclude_seen=exclude_seen,
+            exclude_purchased=exclude_purchased,
+            rerank=Rerank(diversity, exposure),
+        )
+        return _json(render(state, ranked, explained, user_id=user_id))
+
+    if explained or not exclude_seen:
+        # Explanations and purchase look-ups read the database: off the event loop.
+        return await run_in_threadpool(run)
+    # The hot path is in-memory numpy work of a fraction of a millisecond: run it on the
+    # event loop. A thread-pool hop costs more than that (hand-off, wake-ups, GIL).
+    return run()
+
+
+@reads.get(
+    "/v1/items/{item_id}/similar",
+    response_model=S.RecommendationResponse,
+    responses=ERRORS,
+)
+def similar_items(
+    state: State,
+    settings: Settings,
+    item_id: ItemIdPath,
+    k: K = None,
+    category: Category = None,
+    brand: Brand = None,
+    min_price: MinPrice = None,
+    max_price: MaxPrice = None,
+    in_stock: bool | None = None,
+    include_unavailable: IncludeUnavailable = False,
+    explain: Explain = None,
+) -> S.RecommendationResponse:
+    """Items similar to one item (``source="similar_items"``)."""
+    filters = item_filter(category, brand, min_price, max_price, in_stock, include_unavailable)
+    ranked = state.similar(item_id, list_length(settings, k), filters)
+    return render(state, ranked, explain_or_default(settings, explain), item_id=item_id)
+
+
+@reads.post(
+    "/v1/recommendations/session",
+    response_model=S.RecommendationResponse,
+    responses=ERRORS,
+)
+def session_recommendations(
+    state: State, settings: Settings, body: S.SessionRequest, explain: Explain = None
+) -> S.RecommendationResponse:
+    """Recommendations for an anonymous session (``source="session"``)."""
+    if len(body.item_ids) > settings.max_batch:
+        raise ServingError(
+            422, "batch_too_large", f"at most {settings.max_batch} item ids", "item_ids"
+        )
+    ranked = state.recommend_session(
+        body.item_ids,
+        list_length(settings, body.k),
+        body_filter(body),
+        exclude_seen=body.exclude_seen,
+        rerank=Rerank(body.diversity, body.exposure),
+    )
+    return render(state, ranked, explain_or_default(settings, explain))
+
+
+@reads.post(
+    "/v1/recommendations/batch",
+    response_model=S.BatchResponse,
+    responses=ERRORS,
+)
+def batch_recommendations(
+    state: State, settings: Settings, body: S.BatchRequest, explain: bool = False
+) -> S.BatchResponse:
+    """Lists for many users in one call (each as ``GET /v1/users/{id}/recommendations``)."""
+    if len(body.user_ids) > settings.max_batch:
+        raise ServingError(
+            422, "batch_too_large", f"at most {settings.max_batch} user ids", "user_ids"
+        )
+    size = list_length(settings, body.k)
+    filters = body_filter(body)
+    results = [
+        render(
+            state,
+            state.recommend_user(user_id, size, filters, exclude_seen=body.exclude_seen),
+            explain,
+            user_id=user_id,
+        )
+        for user_id in body.user_ids
+    ]
+    return S.BatchResponse(results=results)
