@@ -133,28 +133,34 @@ def test_unknown_event_types_on_info_and_benchmark(tmp_path, capsys, monkeypatch
 def test_als_weighted_scores_follow_event_weights_through_train(
     tmp_path, capsys, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
+    """The event weights act by default (binary=False); {"binary": true} ignores them."""
     data = shop_csv(tmp_path)
-    scores = []
-    for purchase in (50, 1):
-        bundle = tmp_path / f"als{purchase}"
-        code, out = cli(
-            ["train", "--data", str(data), "--model", "als", "--out", str(bundle),
-             "--params", '{"binary": false, "factors": 8, "iterations": 5}',
-             "--event-weights", json.dumps({"purchase": purchase})],
-            capsys, monkeypatch,
-        )  # fmt: skip
-        assert code == 0, out
-        manifest = json.loads((bundle / "manifest.json").read_text())
-        assert manifest["training"]["duplicates"] == "max"
-        assert manifest["training"]["event_weights"]["weights"]["purchase"] == purchase
-        code, out = cli(
-            ["recommend", "--bundle", str(bundle), "--users", "user0,user1", "--json"],
-            capsys,
-            monkeypatch,
-        )
-        assert code == 0, out
-        scores.append(pd.DataFrame(last_json())["score"].to_numpy())
-    assert not np.allclose(scores[0], scores[1])
+    scores: dict[tuple[str, int], np.ndarray] = {}
+    for binary in ("", ', "binary": true'):
+        for purchase in (50, 1):
+            bundle = tmp_path / f"als{purchase}{bool(binary)}"
+            code, out = cli(
+                ["train", "--data", str(data), "--model", "als", "--out", str(bundle),
+                 "--params", '{"factors": 8, "iterations": 5' + binary + "}",
+                 "--event-weights", json.dumps({"purchase": purchase})],
+                capsys, monkeypatch,
+            )  # fmt: skip
+            assert code == 0, out
+            manifest = json.loads((bundle / "manifest.json").read_text())
+            assert manifest["training"]["duplicates"] == "max"
+            assert manifest["training"]["event_weights"]["weights"]["purchase"] == purchase
+            config = json.loads((bundle / "model" / "model.json").read_text())["config"]
+            assert config["binary"] is bool(binary)
+            code, out = cli(
+                ["recommend", "--bundle", str(bundle), "--users", "user0,user1", "--json"],
+                capsys,
+                monkeypatch,
+            )
+            assert code == 0, out
+            scores[(binary, purchase)] = pd.DataFrame(last_json())["score"].to_numpy()
+    assert not np.allclose(scores[("", 50)], scores[("", 1)])
+    binary = ', "binary": true'
+    np.testing.assert_array_equal(scores[(binary, 50)], scores[(binary, 1)])
 
 
 # ------------------------------------------------------------------ 5. no silent no-op
@@ -297,6 +303,66 @@ def test_benchmark_json_records_its_provenance(tmp_path, capsys, monkeypatch) ->
     assert prov["command"].startswith("digirec benchmark --data")
     assert prov["digirec_version"] and prov["created_at"].endswith("+00:00")
     assert type(prov["machine"]["cpu_count"]) is int
+
+
+def test_learning_curve_takes_the_benchmark_data_flags(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """learning-curve reads the data as benchmark does (data_flags / load_dataset) and
+    records the flags and the load in its JSON."""
+    folder = shop_csv(tmp_path, extra_event="share")
+    frame = pd.read_csv(folder / "interactions.csv")
+    frame["user_id"] = frame["user_id"].str.replace("user", "müller")
+    path = tmp_path / "events.csv"
+    path.write_bytes(frame.to_csv(sep=";", index=False).encode("cp1252"))
+    out = tmp_path / "lc.json"
+    base = ["learning-curve", "--data", str(path), "--models", "pop,itemknn", "--fractions",
+            "0.5,1", "--no-tune", "--out", str(out)]  # fmt: skip
+    code, text = cli(base, capsys, monkeypatch)
+    assert code == 2 and "decode" in text and "Traceback" not in text
+    flags = ["--sep", ";", "--encoding", "cp1252"]
+    code, text = cli([*base, *flags], capsys, monkeypatch)
+    assert code == 2 and "'share' x 40" in text and "Traceback" not in text
+    code, text = cli(
+        [*base, *flags, "--unknown-events", "skip", "--event-weights", '{"purchase": 20}',
+         "--duplicates", "max", "--half-life-days", "30", "--format", "csv"],
+        capsys, monkeypatch,
+    )  # fmt: skip
+    assert code == 0, text
+    assert "skipped 40 event(s) without a weight" in text
+    assert "--duplicates max weights a training pair" in text  # the leak note of benchmark
+    doc = json.loads(out.read_text())
+    assert doc["protocol"] == "learning-curve"
+    recorded = doc["provenance"]["input"]
+    assert recorded["path"] == str(path) and recorded["format"] == "csv"
+    assert recorded["duplicates"] == "max" and recorded["n_unknown_events_skipped"] == 40
+    assert recorded["event_weights"]["weights"]["purchase"] == 20.0
+    assert recorded["event_weights"]["weights"]["view"] == 1.0  # merged with the defaults
+    assert recorded["event_weights"]["half_life_days"] == 30.0
+    assert recorded["event_weights"]["unknown_events"] == "skip"
+    assert doc["provenance"]["command"].startswith("digirec learning-curve --data")
+    assert type(recorded["n_interactions_kept"]) is int
+    # Without flags the benchmark's rule: a pair's first occurrence.
+    code, text = cli([*base, *flags, "--unknown-events", "skip"], capsys, monkeypatch)
+    assert code == 0, text
+    assert json.loads(out.read_text())["provenance"]["input"]["duplicates"] == "first"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--params", '{"lambda": 5}'], "'lambda' is not a model"),
+        (["--params", '{"eas": {"lambda": 5}}'], "did you mean 'ease'"),
+        (["--grid", '{"ease": {"lambda": [5]}}', "--no-tune"], "no effect with --no-tune"),
+        (["--duplicates", "keep"], "--duplicates"),
+    ],
+)
+def test_learning_curve_refuses_silent_no_ops(  # type: ignore[no-untyped-def]
+    tmp_path, capsys, monkeypatch, extra, message
+) -> None:
+    data = shop_csv(tmp_path)
+    code, text = cli(
+        ["learning-curve", "--data", str(data), "--models", "pop,ease", *extra], capsys, monkeypatch
+    )
+    assert code == 2 and message in text and "Traceback" not in text
 
 
 # ------------------------------------------------------------------ 2. next purchase (CLI)

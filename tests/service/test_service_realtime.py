@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from service_helpers import AUTH, Shop, known_user
 
+from digirec.data.events import DEFAULT_WEIGHTS
+
 
 def _recs(client: TestClient, user: str, **params: object) -> dict:
     response = client.get(f"/v1/users/{user}/recommendations", params={"k": 10, **params})
@@ -35,15 +37,24 @@ def test_a_purchase_changes_the_next_list(backend: str, client: TestClient, shop
     assert bought not in _ids(after)
     assert _ids(after) != _ids(before)
     assert after["source"] == "personalised"
-    # The list is the model's fold-in of training history + the new event.
-    history = [
-        *shop.dataset.item_map.to_external(
-            shop.model.seen_[shop.dataset.user_map.to_internal([user])[0]].indices
-        ),
-        bought,
-    ]
-    expected = shop.model.recommend_from_history([history], 10)
+    # The list is the model's fold-in of the training history with its training weights (the
+    # model trains on event weights by default) + the new event with the purchase weight.
+    items, weights = shop.model.user_history(int(shop.dataset.user_map.to_internal([user])[0]))
+    assert shop.model.uses_weights and weights.max() > 1.0  # the shop's own purchases count
+    history = [*shop.dataset.item_map.to_external(items), bought]
+    # (The service leaves out-of-stock items out by default; the model knows no stock.)
+    out_of_stock = shop.items.loc[~shop.items["in_stock"].astype(bool), "item_id"].tolist()
+    expected = shop.model.recommend_from_history(
+        [history],
+        10,
+        weights=[[*weights.tolist(), DEFAULT_WEIGHTS["purchase"]]],
+        exclude=out_of_stock,
+    )
     assert _ids(after) == expected["item_id"].tolist()
+    # Read as a binary history, the same events give another list (what the service gave
+    # before the fold-in read weights).
+    binary = shop.model.recommend_from_history([history], 10, exclude=out_of_stock)
+    assert binary["item_id"].tolist() != expected["item_id"].tolist()
 
 
 def test_a_new_user_turns_personalised_after_events(

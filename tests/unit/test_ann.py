@@ -160,8 +160,9 @@ def test_faiss_never_returns_filtered_items(
 
 
 def test_faiss_refills_rows_left_short(data: tuple) -> None:
-    # nprobe=1 (widened to 10 cells by the 10 % filter) holds about 40 allowed items: rows of
-    # k=100 are left short, and the exact refill must fill them.
+    # nprobe=1, widened by sqrt(k / 10) = 10 for k=1000 and by 1/0.3 for the 30 % filter, is
+    # 34 of 253 cells: about 160 allowed items for k=1000 (of ~1,200 allowed). Rows are left
+    # short, and the exact refill must fill them.
     index = FaissIndex(data[0], nprobe=1, exact_fraction=0.0)
     refilled: list[int] = []
     exact_search = index.exact._search
@@ -172,9 +173,9 @@ def test_faiss_refills_rows_left_short(data: tuple) -> None:
 
     index.exact._search = spy  # type: ignore[method-assign]
     rng = np.random.default_rng(0)
-    allowed, excludes = _random_filters(rng, 0.1, N_QUERIES, 10)
-    idx, _ = index.search(data[1], 100, allowed=allowed, exclude_per_row=excludes)
-    _check_guarantees(idx, allowed, excludes, 100)
+    allowed, excludes = _random_filters(rng, 0.3, N_QUERIES, 10)
+    idx, _ = index.search(data[1], 1000, allowed=allowed, exclude_per_row=excludes)
+    _check_guarantees(idx, allowed, excludes, 1000)
     assert refilled and 0 < refilled[0] <= N_QUERIES  # only the short rows were recomputed
 
 

@@ -10,6 +10,7 @@ from digirec.data.dataset import Dataset
 from digirec.evaluation.next_purchase import (
     arms_for,
     bought_matrix,
+    is_model_default,
     next_purchase_split,
     training_part,
 )
@@ -77,6 +78,10 @@ def test_training_parts_combine_only_earlier_events() -> None:
 def test_arms_and_errors() -> None:
     assert [arm.name for arm in arms_for("als", "max")] == ["weighted", "binary"]
     assert [arm.name for arm in arms_for("pop", "max")] == ["as-configured"]
+    # The weighted arm is the models' default (binary=False since issue 9), the binary one not.
+    for name in ("als", "ease", "itemknn"):
+        weighted, binary = arms_for(name, "max")
+        assert is_model_default(name, weighted) and not is_model_default(name, binary)
     no_events = Dataset.from_interactions(
         pd.DataFrame({C.USER_ID: ["a", "a"], C.ITEM_ID: ["x", "y"]}), duplicates="keep"
     )

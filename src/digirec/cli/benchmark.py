@@ -171,14 +171,8 @@ def benchmark(
     )
     from digirec.evaluation.provenance import provenance
 
-    rule = dataset.extras["load"]["duplicates"]
-    if target_event is None and rule != "first":
-        # The split is the protocol's (first occurrences); the weights are not cut at it.
-        say(
-            f"note: under --protocol {protocol}, --duplicates {rule} weights a training pair "
-            "with all its events, also those after the user's held-out targets; "
-            "--target-event purchase compares event rules without that leak"
-        )
+    if target_event is None:
+        _note_leak(dataset.extras["load"]["duplicates"], f"--protocol {protocol}")
     if target_event is not None:
         from digirec.evaluation.next_purchase import next_purchase_markdown, run_next_purchase
 
@@ -226,6 +220,17 @@ def benchmark(
         table = cold_start_markdown(document)
     document["provenance"] = provenance(dataset)
     write_outputs(document, table, out, markdown)
+
+
+def _note_leak(rule: str, protocol: str) -> None:
+    """Say that a rule other than ``first`` weights training pairs past the held-out targets."""
+    if rule != "first":
+        # The split is the protocol's (first occurrences); the weights are not cut at it.
+        say(
+            f"note: under {protocol}, --duplicates {rule} weights a training pair "
+            "with all its events, also those after the user's held-out targets; "
+            "--target-event purchase compares event rules without that leak"
+        )
 
 
 def _benchmark_rating_folds(
@@ -290,10 +295,17 @@ def learning_curve(
     grid: GridOpt = None,
     no_tune: NoTuneOpt = False,
     on_bad_rows: BadRowsOpt = "error",
+    event_weights: EventWeightsOpt = None,
+    half_life_days: HalfLifeOpt = None,
+    duplicates: DuplicatesOpt = None,
+    unknown_events: UnknownEventsOpt = "error",
+    sep: SepOpt = None,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Accuracy as each user's history grows.
 
-    Test NDCG@10 / Recall@10 at each share of each user's training history.
+    Test NDCG@10 / Recall@10 at each share of each user's training history (the benchmark's
+    leave-one-out split; the data flags as in ``digirec benchmark``).
     """
     from digirec.evaluation.learning_curve import (
         learning_curve_markdown,
@@ -309,9 +321,20 @@ def learning_curve(
     if plot is not None and plot.suffix.lower() not in (".svg", ".html", ".htm"):
         raise typer.BadParameter("must end in .svg or .html", param_hint="--plot")
     names = parse_models(models)
-    fixed = parse_json(params, "--params") if params else {}
-    grids = parse_json(grid, "--grid") if grid else None
-    dataset = load_dataset(data, fmt, on_bad_rows)
+    check_grid_with_tune(grid, no_tune)
+    fixed = per_model_json(params, "--params", names)
+    grids = per_model_json(grid, "--grid", names) or None
+    flags = data_flags(
+        event_weights=event_weights,
+        half_life_days=half_life_days,
+        duplicates=duplicates,
+        unknown_events=unknown_events,
+        sep=sep,
+        encoding=encoding,
+    )
+    # The benchmark's protocol and its rule: a pair's first occurrence is its target.
+    dataset = load_dataset(data, fmt, on_bad_rows, **flags, default_duplicates="first")
+    _note_leak(dataset.extras["load"]["duplicates"], "learning-curve")
     document = run_learning_curve(
         dataset,
         names,
@@ -321,6 +344,9 @@ def learning_curve(
         grids=grids,
         progress=say,
     )
+    from digirec.evaluation.provenance import provenance
+
+    document["provenance"] = provenance(dataset)
     write_outputs(document, learning_curve_markdown(document), out, markdown)
     if plot is not None:
         plot.parent.mkdir(parents=True, exist_ok=True)

@@ -131,6 +131,22 @@ class EventWeights(BaseModel):
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             raise ConfigError(_first_error(exc)) from None
 
+    def event_weight(self, event: str | None) -> float:
+        """The weight of one event of type ``event`` (no time decay): what
+        :meth:`row_weights` gives a row with that event and no ``weight`` column.
+
+        ``None`` weighs 1; a type without a weight weighs ``unknown_weight`` under
+        ``unknown_events="weight"`` and 0 otherwise (training would drop or refuse it).
+        """
+        if event is None:
+            return 1.0
+        weight = self.weights.get(str(event).lower())
+        if weight is not None:
+            return float(weight)
+        if self.unknown_events == "weight" and self.unknown_weight is not None:
+            return float(self.unknown_weight)
+        return 0.0
+
     def unknown_mask(self, interactions: pd.DataFrame) -> NDArray[np.bool_]:
         """Rows whose (non-missing) event type has no weight."""
         if C.EVENT not in interactions.columns:

@@ -28,12 +28,12 @@ the user touch next?" on first occurrences; a shop asks "what will they buy?". H
 * **Choice on validation, never test.** Each model's grid (the benchmark's) is searched on the
   validation targets; the chosen setting is refit on the test training part and scored once.
 * **Weighting arms.** A model with a ``binary`` setting (ALS, EASE, item-kNN) runs twice on the
-  same split: ``weighted`` (``binary=False`` on the run's rule, e.g. the pair's strongest event)
-  and ``binary`` (``binary=True``: every observed pair counts 1, which is what first-occurrence
-  training gives). The ``comparisons`` entry is the paired difference weighted - binary over
-  the same test users with a 95% bootstrap interval
-  (:func:`digirec.evaluation.stats.paired_differences`); a verdict other than ``tie`` needs an
-  interval that excludes 0.
+  same split: ``weighted`` (``binary=False``, the models' default, on the run's rule, e.g. the
+  pair's strongest event) and ``binary`` (``binary=True``: every observed pair counts 1, which
+  is what first-occurrence training gives); ``model_default`` says which arm is the default.
+  The ``comparisons`` entry is the paired difference weighted - binary over the same test
+  users with a 95% bootstrap interval (:func:`digirec.evaluation.stats.paired_differences`); a
+  verdict other than ``tie`` needs an interval that excludes 0.
 """
 
 from __future__ import annotations
@@ -236,6 +236,13 @@ def arms_for(model_name: str, duplicates: DuplicatePolicy) -> list[Arm]:
     return [Arm("as-configured", duplicates, {})]
 
 
+def is_model_default(model_name: str, arm: Arm) -> bool:
+    """Whether the arm's fixed settings are the model's defaults (``weighted``: since
+    ``binary=False`` became the default of ALS, EASE and item-kNN)."""
+    fields = get_model_class(model_name).config_class.model_fields
+    return all(fields[key].default == value for key, value in arm.params.items())
+
+
 def run_next_purchase(
     events: Dataset,
     models: Sequence[str],
@@ -340,6 +347,7 @@ def run_next_purchase(
                     "model": name,
                     "arm": arm.name,
                     "duplicates": arm.duplicates,
+                    "model_default": is_model_default(name, arm),
                     "params": best[1],
                     "valid": best[2],
                     "test": test_metrics,
@@ -424,7 +432,8 @@ def next_purchase_markdown(document: Mapping[str, Any]) -> str:
         "|" + "|".join(["---"] * (len(TABLE_METRICS) + 3)) + "|",
     ]
     for r in document["results"]:
-        cells = [r["model"], r["arm"]]
+        labelled = r.get("model_default") and r["arm"] != "as-configured"
+        cells = [r["model"], f"{r['arm']} (default)" if labelled else r["arm"]]
         for m in TABLE_METRICS:
             value = r["test"].get(m)
             ci = r.get("test_ci95", {}).get(m)

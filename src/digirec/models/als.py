@@ -4,9 +4,15 @@ Training is delegated to the CPU solver of ``implicit``; digirec keeps the facto
 arrays, so a saved model serves without ``implicit``'s objects or the training data.
 
 Confidence convention (the one of ``implicit`` >= 0.5): an observed pair ``(u, i)`` with value
-``x_ui`` (1 for the binary matrix, the interaction weight otherwise) gets confidence
-``c_ui = alpha * x_ui`` and preference 1; unobserved pairs get confidence 1 and preference 0.
-Each user factor solves ``(VᵀV + Vᵀ(C_u - I)V + reg·I) u = Vᵀ C_u p_u``.
+``x_ui`` (the interaction weight, e.g. view 1 ... purchase 8, by default; 1 with
+``binary=True``) gets confidence ``c_ui = alpha * x_ui`` and preference 1; unobserved pairs get
+confidence 1 and preference 0. Each user factor solves
+``(VᵀV + Vᵀ(C_u - I)V + reg·I) u = Vᵀ C_u p_u``.
+
+The fold-in of a history (a new user, a session, a known user plus real-time events in the
+service) solves the same equation with the history's own weights (``score_histories(histories,
+weights)``; 1 per item when none are given), so a known user's weighted training row
+(:meth:`~digirec.models.base.Recommender.user_history`) folds back into that user's factor.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pydantic import Field
 
 from digirec.data.dataset import Dataset
 from digirec.models.base import FactorQuery, FloatMatrix, IdxArray, ModelConfig, Recommender
+from digirec.models.itemknn import csr_from_state, csr_to_state
 
 
 class ALSConfig(ModelConfig):
@@ -39,7 +46,9 @@ class ALSConfig(ModelConfig):
     iterations:
         Number of alternating sweeps (users, then items).
     binary:
-        Use the binary user-item matrix (``True``) or the interaction weights (``False``).
+        Train on the interaction weights (``False``, the default: a purchase counts more than a
+        view, see ``--event-weights``) or on the binary user-item matrix (``True``: every
+        observed pair counts 1). With all weights 1 (rating data sets) the two are identical.
     random_state:
         Seeds the initial factors (fits are deterministic for a given seed) and the tie-break.
     """
@@ -48,7 +57,9 @@ class ALSConfig(ModelConfig):
     regularization: float = Field(0.01, ge=0, description="L2 penalty on the factors.")
     alpha: float = Field(10.0, gt=0, description="Confidence of an observed pair: alpha * x_ui.")
     iterations: int = Field(15, ge=1, description="Alternating least-squares sweeps.")
-    binary: bool = Field(True, description="Binary (True) or weighted (False) user-item matrix.")
+    binary: bool = Field(
+        False, description="Weighted by the event weights (False) or binary (True) matrix."
+    )
 
 
 class ALSModel(Recommender):
@@ -64,16 +75,28 @@ class ALSModel(Recommender):
         ``(n_users, factors)`` float32.
     item_factors_:
         ``(n_items, factors)`` float32.
+    user_items_:
+        The weighted training matrix when ``binary=False`` (saved with the model: a known
+        user's history plus real-time events is folded in with these weights); ``None`` when
+        ``binary=True`` (the base's ``seen_`` is it).
     """
 
     name: ClassVar[str] = "als"
-    user_arrays: ClassVar[tuple[str, ...]] = ("user_factors_",)
+    user_arrays: ClassVar[tuple[str, ...]] = ("user_factors_", "user_items_")
     config_class: ClassVar[type[ModelConfig]] = ALSConfig
     supports_history: ClassVar[bool] = True
     config: ALSConfig
 
     user_factors_: NDArray[np.float32]
     item_factors_: NDArray[np.float32]
+    user_items_: sp.csr_matrix | None = None
+
+    @property
+    def uses_weights(self) -> bool:
+        return not self.config.binary
+
+    def _user_matrix(self) -> sp.csr_matrix:
+        return self.seen_ if self.user_items_ is None else self.user_items_
 
     def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
         del valid
@@ -82,6 +105,7 @@ class ALSModel(Recommender):
 
         cfg = self.config
         matrix = dataset.user_item_matrix(binary=cfg.binary)
+        self.user_items_ = None if cfg.binary else matrix
         # implicit parallelises over users itself; a multithreaded BLAS inside each solve only
         # oversubscribes the cores (implicit warns about it), so BLAS runs single-threaded here.
         with threadpool_limits(1, "blas"):
@@ -123,9 +147,13 @@ class ALSModel(Recommender):
         vectors = np.asarray(self.user_factors_[user_idx], dtype=np.float32)
         return vectors, np.zeros(len(vectors), dtype=np.float32)
 
-    def factor_history_query(self, item_idx: Sequence[int]) -> FactorQuery:
-        """The fold-in of one binary history (the user vector a retrain would start from)."""
-        return self.fold_in(self._idx_history_matrix([item_idx]))[0], 0.0
+    def factor_history_query(
+        self, item_idx: Sequence[int], weights: Sequence[float] | None = None
+    ) -> FactorQuery:
+        """The fold-in of one history with its weights (the user vector a retrain would start
+        from); the same solve as :meth:`score_histories`."""
+        matrix = self._idx_history_matrix([item_idx], None if weights is None else [weights])
+        return self.fold_in(matrix)[0], 0.0
 
     def item_gram(self) -> NDArray[np.float64]:
         """``VᵀV`` of the item factors, computed once per factor array: the fold-in's
@@ -141,8 +169,9 @@ class ALSModel(Recommender):
     def fold_in(self, histories: sp.csr_matrix) -> FloatMatrix:
         """User factors for ``(n, n_items)`` histories, item factors fixed (exact solve).
 
-        Values are interaction strengths ``x_ui`` (1 for the binary histories the public API
-        builds); the confidence convention is the one used in training.
+        Values are interaction strengths ``x_ui``: the weights given to the public
+        :meth:`score_histories` (for a model with ``binary=False``), else 1; the confidence
+        ``alpha * x_ui`` and ``regularization`` are the ones used in training.
         """
         return als_fold_in(
             histories,
@@ -153,11 +182,18 @@ class ALSModel(Recommender):
         )
 
     def _get_state(self) -> dict[str, NDArray[Any]]:
-        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+        state = {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+        if self.user_items_ is not None:
+            state.update(csr_to_state("user_items", self.user_items_))
+        return state
 
     def _set_state(self, state: Mapping[str, NDArray[Any]]) -> None:
         self.user_factors_ = np.asarray(state["user_factors"], dtype=np.float32)
         self.item_factors_ = np.asarray(state["item_factors"], dtype=np.float32)
+        self.user_items_ = None
+        if "user_items_data" in state:
+            shape = (len(self.user_map_), len(self.item_map_))
+            self.user_items_ = csr_from_state("user_items", state, shape)
 
 
 def als_fold_in(

@@ -47,13 +47,23 @@ MODEL_FILE = "model.json"
 
 
 class HistoryMatrix(sp.csr_matrix):  # type: ignore[misc]
-    """A binary ``(n, n_items)`` history matrix plus each row's items in chronological order.
+    """A ``(n, n_items)`` history matrix plus each row's items in chronological order.
 
-    Item-set models read the matrix; sequential models read ``ordered`` (``None`` when the
-    order is unknown).
+    Its values are 1 for every item, or the item's weight for a model that trains on weights
+    (:attr:`Recommender.uses_weights`) when the caller gave weights. Item-set models read the
+    matrix; sequential models read ``ordered`` (``None`` when the order is unknown).
     """
 
     ordered: list[IdxArray] | None = None
+
+
+def binary_history(histories: sp.csr_matrix) -> sp.csr_matrix:
+    """``histories`` with every stored value set to 1 (the chronological ``ordered`` lists of a
+    :class:`HistoryMatrix` kept): the input of a part that does not read weights."""
+    out = HistoryMatrix(sp.csr_matrix(histories, dtype=np.float32, copy=True))
+    out.data[:] = 1.0
+    out.ordered = getattr(histories, "ordered", None)
+    return out
 
 
 def ordered_history_rows(histories: sp.csr_matrix) -> list[IdxArray]:
@@ -98,8 +108,12 @@ class FactorModel(Protocol):
         """Query vectors ``(n, dim)`` and score offsets ``(n,)`` of known users."""
         ...
 
-    def factor_history_query(self, item_idx: Sequence[int]) -> FactorQuery:
-        """The query of a user given by model item indices, oldest first."""
+    def factor_history_query(
+        self, item_idx: Sequence[int], weights: Sequence[float] | None = None
+    ) -> FactorQuery:
+        """The query of a user given by model item indices, oldest first, with optional
+        per-item weights (read by models that train on weights, as in
+        :meth:`Recommender.score_histories`)."""
         ...
 
 
@@ -134,6 +148,9 @@ class Recommender(ABC):
         Names of the learned per-user arrays (row ``u`` = ``user_idx u``), zeroed by
         :meth:`forget_users` with ``seen_``; models with other per-user state override
         ``_forget_users``.
+
+    Whether a fitted model reads interaction weights (event weights) is the property
+    :attr:`uses_weights`.
     """
 
     name: ClassVar[str] = "base"
@@ -255,6 +272,34 @@ class Recommender(ABC):
         self._check_fitted()
         return len(self.user_map_)
 
+    @property
+    def uses_weights(self) -> bool:
+        """Whether the model trains on interaction weights (e.g. ``binary=False``): then a
+        history's weights (:meth:`score_histories`) count as its training rows did; models
+        that train on the binary matrix read the items only."""
+        return False
+
+    def _user_matrix(self) -> sp.csr_matrix:
+        """The users x items matrix the model trained on: ``seen_`` (binary) unless a model
+        that :attr:`uses_weights` keeps its weighted training matrix."""
+        return self.seen_
+
+    def user_history(self, user_idx: int) -> tuple[IdxArray, NDArray[np.float32]]:
+        """A known user's training items and their weights as the model trained on them
+        (1 for each item of a model that does not :attr:`use weights <uses_weights>`).
+
+        ``score_histories([items], [weights])`` of this history is the fold-in of the user's
+        own training row (what serving extends with real-time events).
+        """
+        self._check_fitted()
+        if not 0 <= int(user_idx) < self.n_users:
+            raise UnknownIdError("user", [str(user_idx)])
+        matrix = self._user_matrix()
+        lo, hi = matrix.indptr[user_idx], matrix.indptr[user_idx + 1]
+        items = np.asarray(matrix.indices[lo:hi], dtype=np.int64)
+        weights = np.asarray(matrix.data[lo:hi], dtype=np.float32)
+        return items, weights
+
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
@@ -286,13 +331,26 @@ class Recommender(ABC):
             raise UnknownIdError("user", [str(i) for i in idx if not 0 <= i < self.n_users])
         return np.array(self._score_users(idx), dtype=np.float32, copy=True)
 
-    def score_histories(self, histories: Sequence[Sequence[int] | IdxArray]) -> FloatMatrix:
+    def score_histories(
+        self,
+        histories: Sequence[Sequence[int] | IdxArray],
+        weights: Sequence[Sequence[float] | NDArray[np.floating[Any]]] | None = None,
+    ) -> FloatMatrix:
         """Dense scores of users given as model item indices, oldest first (new users,
-        sessions, a known user's history plus real-time events)."""
+        sessions, a known user's history plus real-time events).
+
+        ``weights`` (one per item, parallel to ``histories``) are the items' interaction
+        weights, e.g. the event weights (view 1 ... purchase 8); without them every item
+        weighs 1. A model that trains on weights (:attr:`uses_weights`) folds a history in
+        with the same weights and confidence as its training rows -- a known user's own
+        history (:meth:`user_history`) gives back that user's trained scores -- and an item
+        repeated in one history counts with its largest weight (the training default
+        ``--duplicates max``). Other models read the items only.
+        """
         self._check_fitted()
         if not self.supports_history:
             raise ConfigError(f"model {self.name!r} cannot score a raw history")
-        matrix = self._idx_history_matrix(histories)
+        matrix = self._idx_history_matrix(histories, weights)
         return np.array(self._score_histories(matrix), dtype=np.float32, copy=True)
 
     def score_similar(self, item_idx: Sequence[int] | IdxArray) -> FloatMatrix:
@@ -323,23 +381,62 @@ class Recommender(ABC):
         """Hook: per-user state beyond :attr:`user_arrays` (composite models)."""
         del user_idx
 
-    def _idx_history_matrix(self, histories: Sequence[Sequence[int] | IdxArray]) -> HistoryMatrix:
-        rows: list[int] = []
-        cols: list[int] = []
+    def _idx_history_matrix(
+        self,
+        histories: Sequence[Sequence[int] | IdxArray],
+        weights: Sequence[Sequence[float] | NDArray[np.floating[Any]]] | None = None,
+    ) -> HistoryMatrix:
+        """Histories (model item indices) as a :class:`HistoryMatrix`.
+
+        Values are 1, or with ``weights`` and a model that :attr:`uses_weights` each item's
+        largest weight in its row. Raises ``UnknownIdError`` for an index outside the model
+        and ``ValueError`` for weights that do not match the histories or are not finite
+        numbers >= 0.
+        """
+        if weights is not None and len(weights) != len(histories):
+            raise ValueError(
+                f"weights must have one list per history: {len(weights)} for "
+                f"{len(histories)} histories"
+            )
+        read_weights = weights is not None and self.uses_weights
+        rows: list[NDArray[np.int64]] = []
+        cols: list[IdxArray] = []
+        vals: list[NDArray[np.float64]] = []
         ordered: list[IdxArray] = []
         for row, items in enumerate(histories):
-            idx = np.asarray(items, dtype=np.int64)
+            idx = np.asarray(items, dtype=np.int64).reshape(-1)
             if idx.size and (idx.min() < 0 or idx.max() >= self.n_items):
                 raise UnknownIdError("item", [str(i) for i in idx if not 0 <= i < self.n_items])
+            if weights is not None:
+                w = np.asarray(weights[row], dtype=np.float64).reshape(-1)
+                if w.shape != idx.shape:
+                    raise ValueError(f"history {row} has {len(idx)} item(s) but {len(w)} weight(s)")
+                if w.size and (not np.isfinite(w).all() or w.min() < 0):
+                    raise ValueError(f"weights of history {row} must be finite and >= 0")
+                vals.append(w)
             ordered.append(idx)
-            rows.extend([row] * len(idx))
-            cols.extend(idx.tolist())
-        matrix = HistoryMatrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
-            shape=(len(histories), self.n_items),
-        )
-        matrix.sum_duplicates()
-        matrix.data[:] = 1.0
+            rows.append(np.full(len(idx), row, dtype=np.int64))
+            cols.append(idx)
+        row_arr = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        col_arr = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+        shape = (len(histories), self.n_items)
+        if read_weights and len(row_arr):
+            # The largest weight of a repeated item (the training default --duplicates max).
+            val_arr = np.concatenate(vals)
+            key = row_arr * self.n_items + col_arr
+            unique, inverse = np.unique(key, return_inverse=True)
+            best = np.full(len(unique), -np.inf)
+            np.maximum.at(best, inverse, val_arr)
+            matrix = HistoryMatrix(
+                (best.astype(np.float32), (unique // self.n_items, unique % self.n_items)),
+                shape=shape,
+            )
+        else:
+            matrix = HistoryMatrix(
+                (np.ones(len(row_arr), dtype=np.float32), (row_arr, col_arr)), shape=shape
+            )
+            matrix.sum_duplicates()
+            matrix.data[:] = 1.0
         matrix.ordered = ordered
         return matrix
 
@@ -437,12 +534,16 @@ class Recommender(ABC):
         candidates: Sequence[object] | None = None,
         exclude: Sequence[object] | None = None,
         on_unknown: str = "ignore",
+        weights: Mapping[str, Sequence[float]] | Sequence[Sequence[float]] | None = None,
     ) -> pd.DataFrame:
         """Recommend for users given only as item-id histories (new users, sessions).
 
         ``histories`` maps a key (used as ``user_id`` in the result) to item ids in chronological
         order, or is a list of histories (keys ``"0", "1", ...``). Items unknown to the model are
-        ignored (``on_unknown="ignore"``) or raise (``"raise"``).
+        ignored (``on_unknown="ignore"``) or raise (``"raise"``). ``weights``, shaped like
+        ``histories`` (the same keys, one number per item), are the items' interaction weights
+        (e.g. event weights: view 1, purchase 8), read as in :meth:`score_histories`; without
+        them every item weighs 1.
         """
         self._check_fitted()
         _check_k(k)
@@ -459,7 +560,18 @@ class Recommender(ABC):
         else:
             keys = [str(i) for i in range(len(histories))]
             lists = [id_list(v, "a history") for v in histories]
-        hist = self._history_matrix(lists, on_unknown)
+        weight_lists: list[Sequence[float]] | None = None
+        if weights is not None:
+            if isinstance(histories, Mapping):
+                if not isinstance(weights, Mapping) or set(map(str, weights)) != set(keys):
+                    raise ValueError("weights must map the same keys as histories")
+                by_key = {str(key): value for key, value in weights.items()}
+                weight_lists = [by_key[key] for key in keys]
+            else:
+                if isinstance(weights, Mapping):
+                    raise ValueError("weights must be a list of lists, like histories")
+                weight_lists = list(weights)
+        hist = self._history_matrix(lists, on_unknown, weight_lists)
         if not self.supports_cold_items and getattr(self, "personalised", True) and hist.nnz:
             cold = self.items_without_interactions(np.unique(hist.indices))
             if len(cold):
@@ -487,20 +599,36 @@ class Recommender(ABC):
         )
         return self._frame(keys, items, vals)
 
-    def _history_matrix(self, lists: Sequence[Sequence[object]], on_unknown: str) -> HistoryMatrix:
-        """Histories as a binary ``(n, n_items)`` matrix that also keeps each row's order.
+    def _history_matrix(
+        self,
+        lists: Sequence[Sequence[object]],
+        on_unknown: str,
+        weights: Sequence[Sequence[float]] | None = None,
+    ) -> HistoryMatrix:
+        """Histories as a ``(n, n_items)`` matrix that also keeps each row's order (values as
+        in :meth:`_idx_history_matrix`; an ignored unknown item drops its weight too).
 
         The order travels with the matrix (not on the model), so concurrent requests on one
         shared model cannot see each other's histories.
         """
+        if weights is not None and len(weights) != len(lists):
+            raise ValueError(
+                f"weights must have one list per history: {len(weights)} for {len(lists)} histories"
+            )
         rows: list[IdxArray] = []
-        for items in lists:
+        kept: list[NDArray[np.float64]] = []
+        for n, items in enumerate(lists):
             idx, known = self.item_map_.to_internal_masked(list(items))
             if not known.all() and on_unknown == "raise":
                 unknown = [str(x) for x, ok in zip(items, known, strict=True) if not ok]
                 raise UnknownIdError("item", unknown)
             rows.append(idx[known])
-        return self._idx_history_matrix(rows)
+            if weights is not None:
+                w = np.asarray(weights[n], dtype=np.float64).reshape(-1)
+                if w.shape != known.shape:
+                    raise ValueError(f"history {n} has {len(known)} item(s) but {len(w)} weight(s)")
+                kept.append(w[known])
+        return self._idx_history_matrix(rows, kept if weights is not None else None)
 
     def similar_items(self, item_ids: Sequence[object], k: int = 10) -> pd.DataFrame:
         """Items most similar to each given item (the item itself excluded).

@@ -134,7 +134,10 @@ class BPRModel(Recommender):
         vectors = np.asarray(self.user_factors_[user_idx], dtype=np.float32)
         return vectors, np.zeros(len(vectors), dtype=np.float32)
 
-    def factor_history_query(self, item_idx: Sequence[int]) -> FactorQuery:
+    def factor_history_query(
+        self, item_idx: Sequence[int], weights: Sequence[float] | None = None
+    ) -> FactorQuery:
+        del weights  # trained on the binary matrix: the items only
         return self.fold_in(self._idx_history_matrix([item_idx]))[0].astype(np.float32), 0.0
 
     def fold_in(self, histories: sp.csr_matrix) -> FloatMatrix:

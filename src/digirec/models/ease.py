@@ -77,7 +77,9 @@ class EASEConfig(ModelConfig):
         L2 regularisation ``λ`` added to the diagonal of the Gram matrix (> 0). Larger values
         shrink the weights and favour popular items less sharply; typical values are 10..1000.
     binary:
-        Use the binary user-item matrix (``True``) or the interaction weights (``False``).
+        Train on the interaction weights (``False``, the default: a purchase counts more than a
+        view, see ``--event-weights``) or on the binary user-item matrix (``True``: every
+        observed pair counts 1). With all weights 1 (rating data sets) the two are identical.
     max_memory_gb:
         Memory the dense fit may plan to use; ``None``: ``DIGIREC_MAX_MEMORY_GB``, else 70% of
         the memory available when ``fit`` starts.
@@ -98,7 +100,9 @@ class EASEConfig(ModelConfig):
     )
 
     lambda_: float = Field(100.0, alias="lambda", gt=0, description="L2 regularisation λ.")
-    binary: bool = Field(True, description="Binary (True) or weighted (False) user-item matrix.")
+    binary: bool = Field(
+        False, description="Weighted by the event weights (False) or binary (True) matrix."
+    )
     max_memory_gb: float | None = Field(
         None, gt=0, description="Memory budget of the dense fit (None: env, then machine)."
     )
@@ -139,6 +143,8 @@ class EASEModel(Recommender):
     """
 
     name: ClassVar[str] = "ease"
+    # A privacy deletion zeroes the user's weighted training row too (binary=False).
+    user_arrays: ClassVar[tuple[str, ...]] = ("user_items_",)
     config_class: ClassVar[type[ModelConfig]] = EASEConfig
     supports_history: ClassVar[bool] = True
     config: EASEConfig
@@ -228,6 +234,10 @@ class EASEModel(Recommender):
     @property
     def _is_exact(self) -> bool:
         return self.tail_weights_ is None
+
+    @property
+    def uses_weights(self) -> bool:
+        return not self.config.binary
 
     def _user_matrix(self) -> sp.csr_matrix:
         return self.seen_ if self.user_items_ is None else self.user_items_

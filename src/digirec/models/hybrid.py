@@ -38,7 +38,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from digirec.data.dataset import Dataset
 from digirec.evaluation.metrics import ndcg_at_k
 from digirec.exceptions import ConfigError
-from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
+from digirec.models.base import (
+    FloatMatrix,
+    IdxArray,
+    ModelConfig,
+    Recommender,
+    binary_history,
+)
 from digirec.retrieval.topk import topk
 
 STATE_SEPARATOR = "::"
@@ -225,12 +231,30 @@ class HybridModel(Recommender):
     def _score_users(self, user_idx: IdxArray) -> FloatMatrix:
         return _blend([_zscore(m._score_users(user_idx)) for m in self.components_], self.weights_)
 
+    @property
+    def uses_weights(self) -> bool:
+        """Whether any component trains on weights (it then reads a history's weights)."""
+        return any(model.uses_weights for model in getattr(self, "components_", ()))
+
+    def _user_matrix(self) -> sp.csr_matrix:
+        # Every component trained on the same data: a weighted one holds its weighted matrix.
+        for model in self.components_:
+            if model.uses_weights:
+                return model._user_matrix()
+        return self.seen_
+
     def _score_histories(self, histories: sp.csr_matrix) -> FloatMatrix:
         parts = []
+        binary: sp.csr_matrix | None = None
         for model in self.components_:
             if not model.supports_history:
                 raise ConfigError(f"hybrid component {model.name!r} cannot score a raw history")
-            parts.append(_zscore(model._score_histories(histories)))
+            if model.uses_weights:
+                rows = histories
+            else:  # a binary-trained component reads the items only, as on its own
+                binary = binary_history(histories) if binary is None else binary
+                rows = binary
+            parts.append(_zscore(model._score_histories(rows)))
         return _blend(parts, self.weights_)
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:

@@ -31,14 +31,18 @@ class ItemKNNConfig(ModelConfig):
         Shrinkage ``h`` in ``sim(i, j) = x_i . x_j / (|x_i| |x_j| + h)``: it pulls similarities
         supported by few common users towards 0. ``0`` gives plain cosine.
     binary:
-        Use the binary user-item matrix (``True``) or the interaction weights (``False``).
+        Train on the interaction weights (``False``, the default: a purchase counts more than a
+        view, see ``--event-weights``) or on the binary user-item matrix (``True``: every
+        observed pair counts 1). With all weights 1 (rating data sets) the two are identical.
     random_state:
         Seeds the tie-break between equally scored items.
     """
 
     n_neighbors: int = Field(100, ge=1, description="Neighbours kept per item.")
     shrink: float = Field(10.0, ge=0, description="Shrinkage added to the cosine denominator.")
-    binary: bool = Field(True, description="Binary (True) or weighted (False) user-item matrix.")
+    binary: bool = Field(
+        False, description="Weighted by the event weights (False) or binary (True) matrix."
+    )
 
 
 class ItemKNNModel(Recommender):
@@ -73,6 +77,10 @@ class ItemKNNModel(Recommender):
         matrix = dataset.user_item_matrix(binary=self.config.binary)
         self.user_items_ = None if self.config.binary else matrix
         self.similarity_ = cosine_similarity(matrix, self.config.shrink, self.config.n_neighbors)
+
+    @property
+    def uses_weights(self) -> bool:
+        return not self.config.binary
 
     def _user_matrix(self) -> sp.csr_matrix:
         return self.seen_ if self.user_items_ is None else self.user_items_

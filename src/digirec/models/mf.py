@@ -274,7 +274,10 @@ class MFModel(Recommender):
         offsets = (self.global_bias_ + self.user_bias_[user_idx]).astype(np.float32)
         return vectors, offsets
 
-    def factor_history_query(self, item_idx: Sequence[int]) -> FactorQuery:
+    def factor_history_query(
+        self, item_idx: Sequence[int], weights: Sequence[float] | None = None
+    ) -> FactorQuery:
+        del weights  # trained on the binary matrix: the items only
         folded, biases = self.fold_in(self._idx_history_matrix([item_idx]))
         vector = np.append(folded[0], np.float32(1.0)).astype(np.float32)
         return vector, float(self.global_bias_ + biases[0])

@@ -258,7 +258,10 @@ class SASRecModel(Recommender):
         hidden = self.encode_sequences(self.user_seqs_[user_idx])
         return hidden, np.zeros(len(hidden), dtype=np.float32)
 
-    def factor_history_query(self, item_idx: Sequence[int]) -> FactorQuery:
+    def factor_history_query(
+        self, item_idx: Sequence[int], weights: Sequence[float] | None = None
+    ) -> FactorQuery:
+        del weights  # trained on the binary matrix: the items only
         seqs = right_aligned([np.asarray(item_idx, dtype=np.int64)], self.config.max_len)
         return self.encode_sequences(seqs)[0], 0.0
 

@@ -90,6 +90,7 @@ class SparkALSModel(ALSModel):
         from digirec.engines.spark import fit_spark_als, ratings_frame
 
         ratings = ratings_frame(dataset, binary=self.config.binary)
+        self.user_items_ = None if self.config.binary else dataset.user_item_matrix()
         self.user_factors_, self.item_factors_ = fit_spark_als(
             ratings, self.config, n_users=dataset.n_users, n_items=dataset.n_items
         )

@@ -38,6 +38,7 @@ from digirec.serving.engine.catalogue import VIA_MODEL, Catalogue, FilterMask
 from digirec.serving.errors import ServingError
 
 if TYPE_CHECKING:
+    from digirec.serving.engine.realtime import RealtimeEvent
     from digirec.serving.engine.snapshot import Current
 
 log = logging.getLogger("digirec.serving")
@@ -130,8 +131,8 @@ class AnnScorer:
         vectors, offsets = self.model.factor_user_queries(np.asarray([user_row], dtype=np.int64))
         return vectors[0], float(offsets[0])
 
-    def history_query(self, item_idx: Sequence[int]) -> Query:
-        return self.model.factor_history_query(item_idx)
+    def history_query(self, item_idx: Sequence[int], weights: Sequence[float] | None) -> Query:
+        return self.model.factor_history_query(item_idx, weights)
 
     def search(
         self,
@@ -290,16 +291,19 @@ class RankingEngine:
         *,
         user_row: int | None = None,
         history: Sequence[int] | None = None,
+        weights: Sequence[float] | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float32], bool]:
         """The model's list for a user row or a history: exact, or through the ANN index.
 
         ``exclude`` and ``excluded`` are the same exclusions as a mask over catalogue rows and
-        as row indices (the ANN path reads the indices, the exact path the mask).
+        as row indices (the ANN path reads the indices, the exact path the mask). ``weights``
+        are the history's item weights (the model's fold-in reads them, see
+        :meth:`~digirec.models.base.Recommender.score_histories`).
         """
         snap = current.snapshot
         if snap.ann is not None:
             if history is not None:
-                query = snap.ann.history_query(history)
+                query = snap.ann.history_query(history, weights)
             else:
                 assert user_row is not None
                 query = snap.ann.user_query(user_row)
@@ -307,7 +311,7 @@ class RankingEngine:
                 current, snap.ann, query, k, candidates, exclude, excluded, rerank
             )
         if history is not None:
-            scores = snap.score_history(history)
+            scores = snap.score_history(history, weights)
         else:
             assert user_row is not None
             scores = snap.score_user(user_row)
@@ -447,6 +451,29 @@ class RankingEngine:
         """Catalogue rows of the known ``item_ids`` (unknown ids are skipped)."""
         positions = current.catalogue.positions
         return np.asarray([positions[i] for i in item_ids if i in positions], dtype=np.int64)
+
+    def weighted_history(
+        self, current: Current, user_row: int | None, recent: Sequence[RealtimeEvent]
+    ) -> tuple[list[int], list[float]]:
+        """A user's model items, oldest first, with their weights: the training row as the
+        model trained on it (:meth:`~digirec.models.base.Recommender.user_history`), then the
+        real-time events' items (new items through their neighbour) with the bundle's event
+        weights. The model folds them in with the same weighting as its training rows."""
+        snap = current.snapshot
+        items: list[int] = []
+        weights: list[float] = []
+        if user_row is not None:
+            trained, trained_weights = snap.model.user_history(user_row)
+            items, weights = trained.tolist(), trained_weights.tolist()
+        positions, proxies = current.catalogue.positions, current.catalogue.proxies
+        rule = snap.event_weights
+        for event in recent:
+            row = positions.get(event.item_id)
+            proxy = int(proxies[row]) if row is not None else -1
+            if proxy >= 0:
+                items.append(proxy)
+                weights.append(rule.event_weight(event.event))
+        return items, weights
 
     def model_idx(self, current: Current, rows: NDArray[np.int64]) -> list[int]:
         """Catalogue rows as model item indices (new items through their neighbour)."""

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from digirec import columns as C
 from digirec.artifacts import Bundle, read_manifest
+from digirec.data.events import EventWeights
 from digirec.exceptions import ConfigError, MissingExtraError
 from digirec.serving.engine.catalogue import Catalogue
 from digirec.serving.engine.ranking import AnnScorer, CategoryBlock
@@ -96,8 +97,20 @@ class ModelSnapshot:
     def score_user(self, user_row: int) -> NDArray[np.float32]:
         return np.asarray(self.model.score_users([user_row])[0], dtype=np.float32)
 
-    def score_history(self, item_idx: Sequence[int]) -> NDArray[np.float32]:
-        return np.asarray(self.model.score_histories([list(item_idx)])[0], dtype=np.float32)
+    def score_history(
+        self, item_idx: Sequence[int], weights: Sequence[float] | None = None
+    ) -> NDArray[np.float32]:
+        rows = None if weights is None else [list(weights)]
+        return np.asarray(self.model.score_histories([list(item_idx)], rows)[0], np.float32)
+
+    @cached_property
+    def event_weights(self) -> EventWeights:
+        """The event weights the bundle was trained with (defaults for a bundle without a
+        training spec): the weights of real-time events in a fold-in."""
+        spec = self.bundle.spec.training
+        if spec is not None and spec.event_weights is not None:
+            return spec.event_weights
+        return EventWeights()
 
     def score_similar(self, item_row: int) -> NDArray[np.float32]:
         return np.asarray(self.model.score_similar([item_row])[0], dtype=np.float32)

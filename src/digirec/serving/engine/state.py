@@ -221,14 +221,14 @@ class ServingState:
             bought = purchases.loc[purchases[C.EVENT] == "purchase", C.ITEM_ID].astype(str)
             excluded = self.ranking.rows_of(current, bought.tolist())
         exclude[excluded] = True
-        history = [*trained.tolist(), *self.ranking.model_idx(current, recent_rows)]
+        history, weights = self.ranking.weighted_history(current, user_row, recent)
         model = snap.model
         fixed_source = snap.source
         if not history and (user_row is None or not len(trained)):
             return self.ranking.popular(current, k, item_filter, candidates.get(), exclude, rerank)
         if recent and model.supports_history:
             rows, vals, applied = self.ranking.personal(
-                current, k, candidates, exclude, excluded, rerank, history=history
+                current, k, candidates, exclude, excluded, rerank, history=history, weights=weights
             )
         elif user_row is not None:
             rows, vals, applied = self.ranking.personal(
@@ -318,13 +318,9 @@ class ServingState:
         snap = current.snapshot
         user_row = snap.user_row(user_id)
         recent = self.realtime_events(user_id)
-        recent_rows = self.ranking.rows_of(current, [e.item_id for e in recent])
-        history = [
-            *snap.training_items(user_row).tolist(),
-            *self.ranking.model_idx(current, recent_rows),
-        ]
+        history, weights = self.ranking.weighted_history(current, user_row, recent)
         if recent and history and snap.model.supports_history:
-            return self.ranking.extend(current, snap.score_history(history))
+            return self.ranking.extend(current, snap.score_history(history, weights))
         if user_row is not None and len(snap.training_items(user_row)):
             return self.ranking.extend(current, snap.score_user(user_row))
         return None
