@@ -91,9 +91,10 @@ def create_app(settings: ServeSettings, *, store: Store | None = None) -> FastAP
     # Reads declare (and check) the API key only when the server requires one for reads, so
     # the OpenAPI schema says what the server does.
     read = [Depends(read_key)] if settings.read_requires_key else []
+    # The hot path first: a request is matched against the included routers in order.
+    app.include_router(recommendations.reads, dependencies=read)
     app.include_router(health.reads, dependencies=read)
     app.include_router(health.router)
-    app.include_router(recommendations.reads, dependencies=read)
     app.include_router(events.router)
     app.include_router(catalogue.router)
     app.include_router(catalogue.reads, dependencies=read)

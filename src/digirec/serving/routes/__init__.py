@@ -12,7 +12,7 @@
 A module's ``router`` holds the routes whose access is fixed (a scope dependency, or none);
 its ``reads`` router holds the read routes, which ``create_app`` includes with the read-key
 dependency only when the server requires a key for reads, so the OpenAPI schema declares the
-key exactly where it is checked. Route handlers reach the state, settings and metrics through
-the FastAPI dependencies in :mod:`digirec.serving.routes._shared`; ranking, filtering and
-everything else below the HTTP layer lives in :mod:`digirec.serving.engine`.
+key exactly where it is checked. Route handlers reach the state (and its settings) and the
+metrics through the FastAPI dependencies in :mod:`digirec.serving.routes._shared`; ranking,
+filtering and everything else below the HTTP layer live in :mod:`digirec.serving.engine`.
 """

@@ -1,5 +1,5 @@
-"""What the route modules share: dependencies (state, settings, metrics, API-key scopes),
-parameter types, the documented error responses and small response helpers."""
+"""What the route modules share: dependencies (state, metrics, API-key scopes),
+parameter types, the documented error responses and small helpers."""
 
 from __future__ import annotations
 
@@ -20,17 +20,13 @@ from digirec.serving.settings import ServeSettings
 # Coroutines: FastAPI runs a plain-function dependency in its thread pool, a hop that costs
 # more than these attribute reads (and the recommendation hot path runs on the event loop).
 async def get_state(request: Request) -> ServingState:
-    """The app's :class:`ServingState` (set when the app starts; 503 before)."""
+    """The app's :class:`ServingState` (set when the app starts; 503 before). Handlers read
+    the settings from it (``state.settings``, the app's settings): one dependency less to
+    solve per request on the hot path."""
     state: ServingState | None = getattr(request.app.state, "serving", None)
     if state is None:
         raise ServingError(503, "not_ready", "no model is loaded yet")
     return state
-
-
-async def get_settings(request: Request) -> ServeSettings:
-    """The settings the app was created with."""
-    settings: ServeSettings = request.app.state.settings
-    return settings
 
 
 async def get_metrics(request: Request) -> ServiceMetrics:
@@ -40,7 +36,6 @@ async def get_metrics(request: Request) -> ServiceMetrics:
 
 
 State = Annotated[ServingState, Depends(get_state)]
-Settings = Annotated[ServeSettings, Depends(get_settings)]
 Metrics = Annotated[ServiceMetrics, Depends(get_metrics)]
 
 #: Route dependencies of the scoped endpoints (401 / 403 / 429 before the handler runs).

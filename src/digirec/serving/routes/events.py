@@ -13,7 +13,6 @@ from digirec.serving.routes._shared import (
     EVENTS_SCOPE,
     IdempotencyKey,
     Metrics,
-    Settings,
     State,
 )
 from digirec.store import EventRecord
@@ -31,7 +30,6 @@ router = APIRouter(tags=["events"])
 )
 def post_events(
     state: State,
-    settings: Settings,
     metrics: Metrics,
     body: S.EventBatch,
     idempotency_key: IdempotencyKey = None,
@@ -42,6 +40,7 @@ def post_events(
     stored) until the user is created again with ``PUT /v1/users/{user_id}``. A retry
     with the same ``client_event_id`` / ``Idempotency-Key`` stores nothing new.
     """
+    settings = state.settings
     if len(body.events) > settings.max_batch:
         raise ServingError(
             422, "batch_too_large", f"at most {settings.max_batch} events per batch", "events"

@@ -24,7 +24,6 @@ from digirec.serving.routes._shared import (
     K,
     MaxPrice,
     MinPrice,
-    Settings,
     State,
     UserIdPath,
     explain_or_default,
@@ -118,7 +117,6 @@ def _json(body: S.RecommendationResponse) -> Response:
 )
 async def user_recommendations(
     state: State,
-    settings: Settings,
     user_id: UserIdPath,
     k: K = None,
     category: Category = None,
@@ -135,6 +133,7 @@ async def user_recommendations(
 ) -> Response:
     """Top-k for a user. Unknown users get ``popular`` (``popular_in_category`` under a
     category filter); events posted a moment ago already count."""
+    settings = state.settings
     size = list_length(settings, k)
     filters = item_filter(category, brand, min_price, max_price, in_stock, include_unavailable)
     explained = explain_or_default(settings, explain)
@@ -165,7 +164,6 @@ async def user_recommendations(
 )
 def similar_items(
     state: State,
-    settings: Settings,
     item_id: ItemIdPath,
     k: K = None,
     category: Category = None,
@@ -177,6 +175,7 @@ def similar_items(
     explain: Explain = None,
 ) -> S.RecommendationResponse:
     """Items similar to one item (``source="similar_items"``)."""
+    settings = state.settings
     filters = item_filter(category, brand, min_price, max_price, in_stock, include_unavailable)
     ranked = state.similar(item_id, list_length(settings, k), filters)
     return render(state, ranked, explain_or_default(settings, explain), item_id=item_id)
@@ -188,9 +187,10 @@ def similar_items(
     responses=ERRORS,
 )
 def session_recommendations(
-    state: State, settings: Settings, body: S.SessionRequest, explain: Explain = None
+    state: State, body: S.SessionRequest, explain: Explain = None
 ) -> S.RecommendationResponse:
     """Recommendations for an anonymous session (``source="session"``)."""
+    settings = state.settings
     if len(body.item_ids) > settings.max_batch:
         raise ServingError(
             422, "batch_too_large", f"at most {settings.max_batch} item ids", "item_ids"
@@ -211,9 +211,10 @@ def session_recommendations(
     responses=ERRORS,
 )
 def batch_recommendations(
-    state: State, settings: Settings, body: S.BatchRequest, explain: bool = False
+    state: State, body: S.BatchRequest, explain: bool = False
 ) -> S.BatchResponse:
     """Lists for many users in one call (each as ``GET /v1/users/{id}/recommendations``)."""
+    settings = state.settings
     if len(body.user_ids) > settings.max_batch:
         raise ServingError(
             422, "batch_too_large", f"at most {settings.max_batch} user ids", "user_ids"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from digirec import columns as C
 from digirec.serving import schemas as S
-from digirec.serving.routes._shared import ERRORS, K, Settings, State, jsonable, list_length
+from digirec.serving.routes._shared import ERRORS, K, State, jsonable, list_length
 
 #: Reads (``create_app`` adds the read-key dependency when reads require a key).
 reads = APIRouter(tags=["search"])
@@ -25,12 +25,12 @@ def _text(value: Any) -> str | None:
 )
 def search(
     state: State,
-    settings: Settings,
     q: Annotated[str, Query(min_length=1, max_length=500, description="Query (EN or ZH).")],
     user_id: Annotated[str | None, Query(pattern=S.ID_PATTERN)] = None,
     k: K = None,
 ) -> S.SearchResponse:
     """Natural-language product search, personalised by the user's scores when given."""
+    settings = state.settings
     current, engine = state.search_engine()
     user_scores = state.user_scores(user_id) if user_id else None
     result = engine.search(q, list_length(settings, k), user_scores=user_scores)
