@@ -240,3 +240,14 @@ def test_curated_rating_sets_train_on_weight_one_only(name: str) -> None:
     ds = load_dataset(str(DATASETS / name), default_duplicates="first")
     assert ds.n_interactions == CURATED[name]
     assert np.unique(ds.interactions[C.WEIGHT].to_numpy()).tolist() == [1.0]
+
+
+def test_synthetic_shop_under_the_benchmark_rule_has_weight_one_only() -> None:
+    """Every pair of the synthetic shop starts with a view, so under the leave-one-out rule
+    (``first``) every weight is 1: its committed leave-one-out and cold-start figures (and the
+    scale runs' synthetic shops), fitted with binary=True, are what the new default gives."""
+    from digirec.data.synth import generate_shop
+
+    ds = Dataset.from_raw(generate_shop(), duplicates="first")
+    assert ds.n_interactions == 31_485
+    assert np.unique(ds.interactions[C.WEIGHT].to_numpy()).tolist() == [1.0]
