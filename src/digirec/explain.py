@@ -70,7 +70,7 @@ from digirec.exceptions import DigirecError
 from digirec.models.base import Recommender
 from digirec.retrieval.filtered import single_thread_blas
 
-__all__ = ["Explanation", "ExplanationContext", "explain_items"]
+__all__ = ["Explanation", "ExplanationContext", "explain_items", "trending_reason"]
 
 # Catalogue columns beyond digirec.columns (written by the synthetic shop and the stores).
 TITLE_ZH = "title_zh"
@@ -456,7 +456,25 @@ def _bought_together(view: _Catalogue, j: int, count: int) -> Explanation:
 
 
 def _trending(view: _Catalogue, trending: TrendingCounts, i: int) -> Explanation:
-    item_id = str(view.item_id[i])
+    return trending_reason(trending, str(view.item_id[i]), view.category[i], view.category_zh[i])
+
+
+def trending_reason(
+    trending: TrendingCounts, item_id: str, category: str | None, category_zh: str | None = None
+) -> Explanation:
+    """The reason of an item of the trending source: its count in the window, in the words of
+    the window's length ("this week" for 7 days, "in the last N days" otherwise); an item
+    without an event in the window gets a plain, claim-free reason.
+
+    Parameters
+    ----------
+    trending:
+        The windowed counts the list was ranked by.
+    item_id:
+        The item (external id).
+    category, category_zh:
+        Its category in English and Chinese (``None``: not named).
+    """
     evidence: dict[str, Any] = dict(trending.evidence(item_id))
     if evidence["count"] <= 0:
         # Not in the window: no trending claim (the service lists only items that are).
@@ -468,14 +486,13 @@ def _trending(view: _Catalogue, trending: TrendingCounts, i: int) -> Explanation
         when, when_zh = "in the last 24 hours", "近24小时"
     else:
         when, when_zh = f"in the last {days:g} days", f"近{days:g}天"
-    category = view.category[i]
     if category is None:
         return Explanation(
             f"Trending with shoppers {when}", f"{when_zh}热门商品", "trending", [], evidence
         )
     return Explanation(
         f"Trending in {category} {when}",
-        f"{when_zh}{view.category_zh[i]}热门",
+        f"{when_zh}{category_zh or category}热门",
         "trending",
         [],
         evidence,

@@ -1,4 +1,4 @@
-"""The service's evidence holder (digirec.serving.evidence) on a real store: co-purchase
+"""The service's evidence holder (digirec.serving.engine.evidence) on a real store: co-purchase
 counts equal a direct count over the store's purchases through start, real-time purchases,
 deletions and a rebuild racing with them; the trending window is counted at the clock's now
 and reused only for its refresh time."""
@@ -11,7 +11,7 @@ import pandas as pd
 from service_helpers import Shop
 
 from digirec.evidence import CoPurchaseCounts
-from digirec.serving.evidence import ServingEvidence, trending_scores
+from digirec.serving.engine.evidence import ServingEvidence, trending_scores
 from digirec.store import EventRecord, Store
 
 DAY = 86_400.0

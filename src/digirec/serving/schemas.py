@@ -61,12 +61,19 @@ class ErrorResponse(BaseModel):
 
 # ---------------------------------------------------------------------- recommendations
 class Explanation(BaseModel):
-    """Why an item is recommended (English and Chinese), with the items that support it."""
+    """Why an item is recommended (English and Chinese), with the items and counts behind it."""
 
     text: str
     text_zh: str
     kind: str
     evidence_item_ids: list[str] = Field(default_factory=list)
+    evidence: dict[str, float | int] = Field(
+        default_factory=dict,
+        description="The counts behind the claim: 'count' (distinct users who purchased both "
+        "items) for kind 'bought_together'; 'count', 'window_days', 'window_start' and "
+        "'window_end' (distinct users with an event of the item in that window, epoch "
+        "seconds) for kind 'trending'; empty for the other kinds.",
+    )
 
 
 class RecommendedItem(BaseModel):
@@ -83,7 +90,9 @@ class RecommendedItem(BaseModel):
     explanation: Explanation | None = None
 
 
-Source = Literal["personalised", "session", "similar_items", "popular_in_category", "popular"]
+Source = Literal[
+    "personalised", "session", "similar_items", "popular_in_category", "popular", "trending"
+]
 
 
 class RecommendationResponse(BaseModel):
@@ -103,6 +112,27 @@ class RecommendationResponse(BaseModel):
     )
     ignored_item_ids: list[str] = Field(default_factory=list)
     items: list[RecommendedItem]
+
+
+class TrendingWindow(BaseModel):
+    """The time window a trending list was counted on."""
+
+    days: float = Field(description="Length of the window (DIGIREC_TRENDING_WINDOW_DAYS).")
+    start: float = Field(description="First second of the window (epoch seconds, included).")
+    end: float = Field(description="Last second of the window: the service clock's now.")
+    n_events: int = Field(description="Events of any item in the window.")
+
+
+class TrendingResponse(RecommendationResponse):
+    """Items by distinct users with an event in the window (``source="trending"``); only
+    items with at least one such user are listed, so the list may be shorter than ``k``."""
+
+    window: TrendingWindow
+    reason: Literal["no_events_in_window", "no_match_in_window"] | None = Field(
+        None,
+        description="Why the list is empty: no event at all in the window, or none of an item "
+        "passing the filters; null when items are listed.",
+    )
 
 
 class SessionRequest(_Strict):

@@ -15,6 +15,7 @@ Modules
 ``profile``     user profiles from the store, cached for explanations
 ``search``      the product search over the current catalogue
 ``explain``     the adapter between ranked lists and :mod:`digirec.explain`
+``evidence``    the counts behind reasons: co-purchases and the trending window
 ``state``       :class:`ServingState`, the facade one service process holds
 
 Nothing is imported here: import the module you need.

@@ -16,12 +16,15 @@ from typing import Any
 import numpy as np
 
 from digirec import columns as C
+from digirec.evidence import CoPurchaseCounts
+from digirec.serving.engine.catalogue import VIA_MODEL
 from digirec.serving.engine.ranking import (
     PERSONALISED,
     POPULAR,
     POPULAR_IN_CATEGORY,
     SESSION,
     SIMILAR_ITEMS,
+    TRENDING,
     Ranked,
 )
 from digirec.store.base import Store
@@ -30,9 +33,15 @@ log = logging.getLogger("digirec.serving")
 
 
 def explain_ranked(
-    ranked: Ranked, store: Store, profile_of: Callable[[str], dict[str, Any] | None]
+    ranked: Ranked,
+    store: Store,
+    profile_of: Callable[[str], dict[str, Any] | None],
+    *,
+    co_purchases: CoPurchaseCounts | None = None,
+    co_purchase_min_count: int = 2,
 ) -> list[dict[str, Any]]:
-    """One explanation per ranked row (``text``, ``text_zh``, ``kind``, ``evidence_item_ids``).
+    """One explanation per ranked row (``text``, ``text_zh``, ``kind``, ``evidence_item_ids``,
+    ``evidence``).
 
     Parameters
     ----------
@@ -42,16 +51,23 @@ def explain_ranked(
         Read for a personalised list's stored events (:func:`chronological_history`).
     profile_of:
         The (cached) profile of a user, loaded only when a reason needs it.
+    co_purchases, co_purchase_min_count:
+        The co-purchase counts behind "Often bought with" reasons of similar-items and
+        session lists, and the least count such a reason needs. Not used for a new item's
+        similar list: its anchor is its attribute neighbour, whose purchases are not the
+        new item's.
     """
     cat = ranked.current.catalogue
     n_model = cat.n_model_items
     out: list[dict[str, Any]] = [basic_explanation(ranked, int(r)) for r in ranked.rows]
+    if ranked.source == TRENDING:
+        return out  # every row's reason is its windowed count (basic_explanation)
     model_pos = [i for i, r in enumerate(ranked.rows) if r < n_model]
     if not model_pos:
         return out
     from digirec.explain import ExplanationContext, explain_items
 
-    history = list(ranked.history_rows)
+    history = list(ranked.history_rows if ranked.citable_rows is None else ranked.citable_rows)
     events: list[str | None] | None = None
     loader: Callable[[], dict[str, Any] | None] | None = None
     if ranked.user_id is not None and ranked.source == PERSONALISED:
@@ -72,6 +88,8 @@ def explain_ranked(
             source=ranked.source,
             history_events=events,
             profile_loader=loader,
+            co_purchases=co_purchases if ranked.strategy == VIA_MODEL else None,
+            co_purchase_min_count=co_purchase_min_count,
         )
         explained = explain_items(context, ranked.rows[model_pos])
     except Exception:  # an explanation failure must not fail the recommendation
@@ -83,6 +101,7 @@ def explain_ranked(
             "text_zh": exp.text_zh,
             "kind": exp.kind,
             "evidence_item_ids": [str(i) for i in exp.evidence_item_ids],
+            "evidence": dict(exp.evidence),
         }
     return out
 
@@ -124,8 +143,26 @@ _BASIC_TEXT = {
 
 
 def basic_explanation(ranked: Ranked, row: int) -> dict[str, Any]:
-    """The plain statement of a row's source (a new item: its attribute neighbour)."""
+    """The plain statement of a row's source (a new item: its attribute neighbour; a trending
+    row: its count in the window)."""
     cat = ranked.current.catalogue
+    if ranked.source == TRENDING and ranked.trending is not None:
+        from digirec.explain import trending_reason
+
+        category = cat.value(row, C.CATEGORY)
+        exp = trending_reason(
+            ranked.trending,
+            str(cat.value(row, C.ITEM_ID)),
+            None if category is None else str(category),
+            cat.value(row, "category_zh"),
+        )
+        return {
+            "text": exp.text,
+            "text_zh": exp.text_zh,
+            "kind": exp.kind,
+            "evidence_item_ids": [],
+            "evidence": dict(exp.evidence),
+        }
     if row >= cat.n_model_items:
         proxy = int(cat.proxies[row])
         if proxy >= 0:
@@ -137,12 +174,14 @@ def basic_explanation(ranked: Ranked, row: int) -> dict[str, Any]:
                 "text_zh": f"新品，与{title_zh}相似",
                 "kind": "new_item",
                 "evidence_item_ids": [str(cat.value(proxy, C.ITEM_ID))],
+                "evidence": {},
             }
         return {
             "text": "New arrival",
             "text_zh": "新品",
             "kind": "new_item",
             "evidence_item_ids": [],
+            "evidence": {},
         }
     en, zh = _BASIC_TEXT[ranked.source]
     category = cat.value(row, C.CATEGORY) or "this category"
@@ -151,4 +190,5 @@ def basic_explanation(ranked: Ranked, row: int) -> dict[str, Any]:
         "text_zh": zh.format(category=category),
         "kind": ranked.source,
         "evidence_item_ids": [],
+        "evidence": {},
     }

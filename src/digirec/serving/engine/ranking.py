@@ -38,6 +38,7 @@ from digirec.serving.engine.catalogue import VIA_MODEL, Catalogue, FilterMask
 from digirec.serving.errors import ServingError
 
 if TYPE_CHECKING:
+    from digirec.evidence import TrendingCounts
     from digirec.serving.engine.realtime import RealtimeEvent
     from digirec.serving.engine.snapshot import Current
 
@@ -48,8 +49,9 @@ SESSION = "session"
 SIMILAR_ITEMS = "similar_items"
 POPULAR_IN_CATEGORY = "popular_in_category"
 POPULAR = "popular"
+TRENDING = "trending"
 #: Every ``source`` a response can carry.
-SOURCES = (PERSONALISED, SESSION, SIMILAR_ITEMS, POPULAR_IN_CATEGORY, POPULAR)
+SOURCES = (PERSONALISED, SESSION, SIMILAR_ITEMS, POPULAR_IN_CATEGORY, POPULAR, TRENDING)
 
 #: User vectors sampled to calibrate the ANN index's recall on the real query distribution.
 _ANN_CALIBRATION_USERS = 512
@@ -211,6 +213,11 @@ class Ranked:
     strategy: str = VIA_MODEL
     reranked: bool = False
     ignored_item_ids: list[str] = field(default_factory=list)
+    #: The windowed counts a ``trending`` list was ranked by (``None`` for other sources).
+    trending: TrendingCounts | None = None
+    #: The history items a reason may cite (``None``: ``history_rows``); a session's new
+    #: items are scored through their neighbours, which the shopper did not view.
+    citable_rows: list[int] | None = None
 
     @property
     def model_version(self) -> int:
@@ -495,6 +502,19 @@ class RankingEngine:
         rows, vals, applied = self.select(current, scores, k, candidates, exclude, rerank)
         source = POPULAR_IN_CATEGORY if item_filter.categories else POPULAR
         return Ranked(source, current, rows, vals, history_rows or [], reranked=applied)
+
+    def trending(
+        self, current: Current, k: int, item_filter: ItemFilter, counts: TrendingCounts
+    ) -> Ranked:
+        """Catalogue rows by their count in the trending window, only rows with a count
+        (so the list may be shorter than ``k``); the filters and availability as everywhere."""
+        from digirec.serving.engine.evidence import trending_scores
+
+        cat = current.catalogue
+        scores = trending_scores(cat.positions, cat.n_rows, counts)
+        candidates = FilterMask(cat, item_filter).get()
+        rows, vals, _ = self.select(current, scores, k, candidates, scores <= 0, NO_RERANK)
+        return Ranked(TRENDING, current, rows, vals, trending=counts)
 
     def mask(self, cat: Catalogue, item_filter: ItemFilter) -> NDArray[np.bool_] | None:
         """:meth:`Catalogue.mask`, a filter on a column the catalogue lacks as a 422."""

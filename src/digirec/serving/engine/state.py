@@ -3,7 +3,9 @@ see :mod:`digirec.serving.engine`).
 
 :class:`ServingState` owns one immutable :class:`~digirec.serving.engine.snapshot.Current` (a
 model snapshot plus the catalogue aligned with its items), the real-time histories
-(:mod:`~digirec.serving.engine.realtime`), the profile cache and the product search; it ranks
+(:mod:`~digirec.serving.engine.realtime`), the counts behind reasons
+(:mod:`~digirec.serving.engine.evidence`: co-purchases, the trending window), the profile cache
+and the product search; it ranks
 through the :class:`~digirec.serving.engine.ranking.RankingEngine`, explains through
 :mod:`~digirec.serving.engine.explain` and retrains through
 :mod:`~digirec.serving.engine.retrain`. Every swap of ``current`` is one reference assignment
@@ -32,6 +34,7 @@ from numpy.typing import NDArray
 from digirec import columns as C
 from digirec.artifacts import Bundle, ItemFilter, load_bundle
 from digirec.serving.engine.catalogue import VIA_ATTRIBUTES, VIA_MODEL, Catalogue, FilterMask
+from digirec.serving.engine.evidence import ServingEvidence
 from digirec.serving.engine.explain import chronological_history, explain_ranked
 from digirec.serving.engine.profile import ProfileCache, user_profile
 from digirec.serving.engine.ranking import (
@@ -88,6 +91,13 @@ class ServingState:
         self.on_retrain: list[Callable[[float], None]] = []
         # Per-user profiles for explanations, keyed by (model version, last real-time event id).
         self._profiles = ProfileCache(self._lock)
+        #: Co-purchase and trending counts behind the reasons (built in :meth:`start`).
+        self.evidence = ServingEvidence(
+            store,
+            purchase_events=settings.purchase_events,
+            trending_window_days=settings.trending_window_days,
+            trending_refresh_s=settings.trending_refresh_s,
+        )
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -123,6 +133,9 @@ class ServingState:
         for record in self.store.deletions(after_seq=covered):
             snapshot.forget(record.user_id)
             pending_immediate |= record.status == "pending" and record.purge == "immediate"
+        # Co-purchases from every purchase in the store (deleted users' events are gone).
+        with self.evidence.rebuilding() as rebuild:
+            rebuild.finish()
         replay = self.store.interactions_frame(after_id=watermark)
         self.record_events(stored_events(replay))
         log.info(
@@ -169,8 +182,10 @@ class ServingState:
 
     # ------------------------------------------------------------------ real time
     def record_events(self, events: Sequence[StoredEvent]) -> None:
-        """Append committed events to their users' real-time histories."""
+        """Append committed events to their users' real-time histories (and count their
+        purchases in the co-purchase counts)."""
         self._realtime.record(events)
+        self.evidence.record(events)
 
     @property
     def n_realtime_users(self) -> int:
@@ -277,6 +292,9 @@ class ServingState:
             history,
             reranked=applied,
             ignored_item_ids=ignored,
+            # A new item is scored through its neighbour, but only what the shopper viewed
+            # may be cited ("Because you viewed X").
+            citable_rows=[int(r) for r in rows if r < cat.n_model_items],
         )
 
     def similar(self, item_id: str, k: int, item_filter: ItemFilter) -> Ranked:
@@ -311,6 +329,12 @@ class ServingState:
             current, self.ranking.extend(current, scores), k, candidates, exclude, NO_RERANK
         )
         return Ranked(source, current, rows, vals, [anchor], strategy=strategy)
+
+    def trending(self, k: int, item_filter: ItemFilter) -> Ranked:
+        """Top-``k`` catalogue items by distinct users with an event in the trending window
+        ending now (only items with one; the filters and availability rule as everywhere)."""
+        current = self.current
+        return self.ranking.trending(current, k, item_filter, self.evidence.trending())
 
     def user_scores(self, user_id: str) -> NDArray[np.float32] | None:
         """Unfiltered scores of every catalogue row for a user (``None`` if nothing is known)."""
@@ -364,6 +388,7 @@ class ServingState:
             # way to record_events: anything of this user up to here is dropped there.
             self._realtime.forget(user_id, self.store.max_event_id())
             self.current.snapshot.forget(user_id)
+            self.evidence.forget_user(user_id)
 
     def purge_in_background(self) -> threading.Thread:
         """Retrain now in a background thread (``purge=immediate``)."""
@@ -391,7 +416,11 @@ class ServingState:
         with self._retrain_lock:
             retrain_started = time.perf_counter()
             old = self.current.snapshot
-            trained = train_bundle(self.settings, self.store, old, reason=reason)
+            # Co-purchases are rebuilt from the same data snapshot; purchases and deletions
+            # committed meanwhile are replayed on the new counts.
+            with self.evidence.rebuilding() as rebuild:
+                trained = train_bundle(self.settings, self.store, old, reason=reason)
+                rebuild.finish(trained.data.interactions)
             model, dataset, data = trained.model, trained.dataset, trained.data
             snapshot = ModelSnapshot(
                 Bundle(model, dataset.items, trained.manifest),
@@ -453,7 +482,13 @@ class ServingState:
     def explain(self, ranked: Ranked) -> list[dict[str, Any]]:
         """One explanation per ranked row (:func:`~digirec.serving.engine.explain.explain_ranked`):
         a reason is never missing and never invented."""
-        return explain_ranked(ranked, self.store, self.cached_profile)
+        return explain_ranked(
+            ranked,
+            self.store,
+            self.cached_profile,
+            co_purchases=self.evidence.co_purchases,
+            co_purchase_min_count=self.settings.co_purchase_min_count,
+        )
 
     def _chronological_history(self, ranked: Ranked) -> tuple[list[int], list[str | None] | None]:
         """The whole history the model scored, oldest first, with each item's event type."""

@@ -1,7 +1,10 @@
-"""Recommendations: a user's list, items similar to an item, an anonymous session's list and
-lists for many users (``source`` says which path answered: a fallback is never silent)."""
+"""Recommendations: a user's list, items similar to an item, an anonymous session's list,
+lists for many users and the trending list (``source`` says which path answered: a fallback
+is never silent)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -231,3 +234,44 @@ def batch_recommendations(
         for user_id in body.user_ids
     ]
     return S.BatchResponse(results=results)
+
+
+@reads.get(
+    "/v1/trending",
+    response_model=S.TrendingResponse,
+    responses=ERRORS,
+)
+def trending(
+    state: State,
+    k: K = None,
+    category: Category = None,
+    brand: Brand = None,
+    min_price: MinPrice = None,
+    max_price: MaxPrice = None,
+    in_stock: bool | None = None,
+    include_unavailable: IncludeUnavailable = False,
+    explain: Explain = None,
+) -> S.TrendingResponse:
+    """Items by distinct users with an event in the last ``trending_window_days`` days
+    (``source="trending"``, "Trending in <category> this week" for the 7-day default).
+
+    Only items with at least one such user are listed; with no event in the window the list
+    is empty and ``reason`` says why (never all-time counts under a trending label).
+    """
+    settings = state.settings
+    filters = item_filter(category, brand, min_price, max_price, in_stock, include_unavailable)
+    ranked = state.trending(list_length(settings, k), filters)
+    counts = ranked.trending
+    assert counts is not None
+    body = render(state, ranked, explain_or_default(settings, explain))
+    reason: Literal["no_events_in_window", "no_match_in_window"] | None = None
+    if not body.items:
+        reason = "no_events_in_window" if counts.is_empty else "no_match_in_window"
+    return S.TrendingResponse(
+        **body.model_dump(exclude={"items"}),
+        items=body.items,
+        window=S.TrendingWindow(
+            days=counts.window_days, start=counts.start, end=counts.end, n_events=counts.n_events
+        ),
+        reason=reason,
+    )
