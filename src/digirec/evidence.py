@@ -213,7 +213,8 @@ class CoPurchaseCounts:
         # Updates since the build: per-user items added, users forgotten, pair deltas.
         self._added: dict[str, set[int]] = {}
         self._gone: set[str] = set()
-        self._delta: dict[tuple[int, int], int] = {}
+        # Pair deltas in both directions: item -> {other item: change}.
+        self._delta: dict[int, dict[int, int]] = {}
 
     @classmethod
     def from_events(
@@ -241,20 +242,22 @@ class CoPurchaseCounts:
             return out
         with self._lock:
             index = self._item_index
-            a_idx = np.asarray([index.get(str(a), -1) for a in anchors], dtype=np.int64)
+            a_idx = [index.get(str(a), -1) for a in anchors]
             i_idx = np.asarray([index.get(str(i), -1) for i in items], dtype=np.int64)
-            a_ok = (a_idx >= 0) & (a_idx < self._n_base)
-            i_ok = (i_idx >= 0) & (i_idx < self._n_base)
-            if a_ok.any() and i_ok.any():
-                block = self._base[a_idx[a_ok]][:, i_idx[i_ok]].toarray()
-                out[np.ix_(np.flatnonzero(a_ok), np.flatnonzero(i_ok))] = block
-            if self._delta:
-                for p, a in enumerate(a_idx):
-                    if a < 0:
-                        continue
-                    for q, i in enumerate(i_idx):
-                        if i >= 0 and i != a:
-                            out[p, q] += self._delta.get((min(a, i), max(a, i)), 0)
+            base, n_base = self._base, self._n_base
+            for p, a in enumerate(a_idx):
+                if 0 <= a < n_base:
+                    # One CSR row (sorted column indices): a binary search per item.
+                    lo, hi = base.indptr[a], base.indptr[a + 1]
+                    cols, vals = base.indices[lo:hi], base.data[lo:hi]
+                    if cols.size:
+                        pos = np.minimum(np.searchsorted(cols, i_idx), cols.size - 1)
+                        hit = cols[pos] == i_idx
+                        out[p, hit] = vals[pos[hit]]
+                delta = self._delta.get(a) if a >= 0 else None
+                if delta:
+                    for q, i in enumerate(i_idx.tolist()):
+                        out[p, q] += delta.get(i, 0)
         # Identical ids are never a pair: the matrix has no diagonal, the overlay none either.
         return out
 
@@ -268,6 +271,12 @@ class CoPurchaseCounts:
             items.update(int(i) for i in p.indices[p.indptr[row] : p.indptr[row + 1]])
         return items
 
+    def _shift(self, a: int, b: int, change: int) -> None:
+        """Add ``change`` to the pair's count, both directions (caller holds the lock)."""
+        for x, y in ((a, b), (b, a)):
+            row = self._delta.setdefault(x, {})
+            row[y] = row.get(y, 0) + change
+
     def add(self, user_id: str, item_id: str) -> bool:
         """Count one purchase; ``True`` when it was the user's first purchase of the item."""
         user_id, item_id = str(user_id), str(item_id)
@@ -279,8 +288,7 @@ class CoPurchaseCounts:
             if item in mine:
                 return False
             for other in mine:
-                key = (min(item, other), max(item, other))
-                self._delta[key] = self._delta.get(key, 0) + 1
+                self._shift(item, other, 1)
             self._added.setdefault(user_id, set()).add(item)
             return True
 
@@ -303,7 +311,7 @@ class CoPurchaseCounts:
             mine = sorted(self._items_of(user_id))
             for p, a in enumerate(mine):
                 for b in mine[p + 1 :]:
-                    self._delta[(a, b)] = self._delta.get((a, b), 0) - 1
+                    self._shift(a, b, -1)
             self._added.pop(user_id, None)
             if user_id in self._user_index:
                 self._gone.add(user_id)
