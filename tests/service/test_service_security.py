@@ -120,7 +120,6 @@ def test_batch_size_is_bounded(make_client) -> None:  # type: ignore[no-untyped-
         ({"timestamp": "yesterday"}, "events[1].timestamp", "ISO 8601"),
         ({"timestamp": -5}, "events[1].timestamp", "between 1970 and 2200"),
         ({"timestamp": "2026-01-01T10:00:00"}, "events[1].timestamp", "time zone"),
-        ({"item_id": "no-such-item"}, "events[1].item_id", "unknown item"),
         ({"rating": 99}, "events[1].rating", ""),
         ({"colour": "red"}, "events[1].colour", ""),
     ],
@@ -141,6 +140,19 @@ def test_bad_events_name_index_and_field(
     # The whole batch is refused: the good event is not stored either.
     assert store.count_events("u00001") == before
     assert not client.app.state.serving.realtime_events("u00001")
+
+
+def test_events_for_unknown_items_get_404(client: TestClient) -> None:
+    good = {"user_id": "u00001", "item_id": "i00001", "event": "view"}
+    store = client.app.state.store
+    before = store.count_events("u00001")
+    batch = [good, {**good, "item_id": "no-such-item"}]
+    response = client.post("/v1/events", json={"events": batch}, headers=AUTH)
+    # A reference to a resource that does not exist: 404, like GET /v1/items/no-such-item.
+    assert response.status_code == 404, response.text
+    assert _error(response)["code"] == "unknown_item"
+    assert _error(response)["field"] == "events[1].item_id"
+    assert store.count_events("u00001") == before  # nothing of the batch is stored
 
 
 def test_unknown_items_can_be_accepted_by_setting(make_client) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from digirec import __version__
+from digirec.serving import schemas as S
 from digirec.serving.auth import KeyRing, read_key
 from digirec.serving.engine.state import ServingState
 from digirec.serving.handlers import install_error_handlers
@@ -91,19 +92,21 @@ def create_app(settings: ServeSettings, *, store: Store | None = None) -> FastAP
     # Reads declare (and check) the API key only when the server requires one for reads, so
     # the OpenAPI schema says what the server does.
     read = [Depends(read_key)] if settings.read_requires_key else []
+    # ... and the key check's errors (401 / 403 / 429) exactly there, too.
+    read_errors = S.error_responses(*S.AUTH_ERRORS) if settings.read_requires_key else None
     # The hot path first: a request is matched against the included routers in order.
-    app.include_router(recommendations.reads, dependencies=read)
-    app.include_router(health.reads, dependencies=read)
+    app.include_router(recommendations.reads, dependencies=read, responses=read_errors)
+    app.include_router(health.reads, dependencies=read, responses=read_errors)
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(catalogue.router)
-    app.include_router(catalogue.reads, dependencies=read)
+    app.include_router(catalogue.reads, dependencies=read, responses=read_errors)
     app.include_router(users.router)
-    app.include_router(users.reads, dependencies=read)
-    app.include_router(search.reads, dependencies=read)
+    app.include_router(users.reads, dependencies=read, responses=read_errors)
+    app.include_router(search.reads, dependencies=read, responses=read_errors)
     app.include_router(privacy.router)
     app.include_router(admin.router)
-    app.include_router(admin.reads, dependencies=read)
+    app.include_router(admin.reads, dependencies=read, responses=read_errors)
     app.include_router(web_router(settings))  # shop front, dashboard, admin (serving/web/)
     _document_settings(app, settings)
     return app
@@ -115,8 +118,8 @@ def _document_settings(app: FastAPI, settings: ServeSettings) -> None:
     The routers are module-level (shared by every app), so what depends on this app's
     settings is filled in here: ``k`` is 1..``max_k`` (out of range: 422 ``invalid_k``),
     request lists hold at most ``max_batch`` entries (422 ``batch_too_large``), ``explain``
-    defaults to the ``explain`` setting. The checks themselves stay in the handlers, so the
-    error codes are the service's own.
+    defaults to the ``explain`` setting, and no query parameter has a ``null`` branch. The
+    checks themselves stay in the handlers, so the error codes are the service's own.
     """
     generate = app.openapi
 
@@ -129,6 +132,7 @@ def _document_settings(app: FastAPI, settings: ServeSettings) -> None:
                 for param in operation.get("parameters", ()):
                     if param.get("in") != "query":
                         continue
+                    _drop_null(param["schema"])
                     if param["name"] == "k":
                         _bound_integer(param["schema"], settings.max_k)
                     elif param["name"] == "explain" and "default" not in param["schema"]:
@@ -153,6 +157,20 @@ def _document_settings(app: FastAPI, settings: ServeSettings) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    """Drop the ``null`` branch of an optional query parameter's schema (in place): a query
+    string cannot carry a null, an absent parameter is how a client leaves it unset."""
+    branches = schema.get("anyOf")
+    if not branches:
+        return
+    kept = [branch for branch in branches if branch.get("type") != "null"]
+    if len(kept) == 1:
+        del schema["anyOf"]
+        schema.update(kept[0])
+    else:
+        schema["anyOf"] = kept
 
 
 def _bound_integer(schema: dict[str, Any], maximum: int) -> None:

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from digirec.serving.errors import ServingError
 
@@ -47,6 +48,34 @@ def field_path(loc: tuple[Any, ...]) -> str | None:
     return out or None
 
 
+#: Error codes of the HTTP errors FastAPI / Starlette raise themselves. 400: a body FastAPI
+#: cannot read at all (not UTF-8); a readable body that is not JSON is 422 ``invalid_json``.
+_HTTP_CODES = {
+    400: "invalid_body",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+#: The methods an ``Allow`` header can name, in its order.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path (a 405's ``Allow``).
+
+    Asks each route whether it would fully match the request with another method (routes
+    and included routers alike answer ``matches``), so nothing depends on how routers nest.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer :class:`ServingError`, validation errors, HTTP errors and anything unexpected
     with the service's error body."""
@@ -68,14 +97,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, code, message, field_path(tuple(first.get("loc", ()))))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         response = error_response(
-            exc.status_code, codes.get(exc.status_code, "http_error"), message
+            exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message
         )
         # Keep the protocol headers (405 Allow, 401 WWW-Authenticate ...).
         response.headers.update(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route matching the path only;
+            # a path served by several routes (GET, PUT and DELETE /v1/items/{id}) allows all.
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
         return response
 
     @app.exception_handler(Exception)

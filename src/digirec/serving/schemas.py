@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictFloat,
-    StrictInt,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -26,18 +27,80 @@ _ID_RE = re.compile(ID_PATTERN)
 
 #: Timestamps must fall between 1970 and 2200 (seconds since the epoch).
 _MAX_TIMESTAMP = 7_258_118_400.0
+#: An RFC 3339 ``date-time`` (what the schema's ``format: date-time`` promises): date, ``T``,
+#: time with seconds, optional fraction, and a zone (``Z`` or ``+HH:MM``). Letters in either case.
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
+)
 
 ExternalId = Annotated[
     str, Field(pattern=ID_PATTERN, description="External id (1..128 of A-Z a-z 0-9 . _ - : @).")
 ]
 #: A JSON number, never a boolean or a string (``false`` is no price, ``true`` no timestamp).
 Number = StrictFloat  # strict: ints pass (as floats), bools and strings do not
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's ``integer``: ``3`` and ``3.0`` are integers, ``true`` and ``"3"`` are not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("Input should be a valid integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("Input should be a valid integer, got a number with a fraction")
+        return int(value)
+    return value
+
+
+#: A list length ``k >= 1`` as a JSON integer (an integral float such as ``10.0`` included;
+#: never a boolean or a string). The bound comes before the validator, so that the JSON schema
+#: says ``minimum`` (the server's ``max_k`` is added by :func:`apply_limits`).
+ListLength = Annotated[int, Field(ge=1), BeforeValidator(_json_integer)]
 EventType = Literal["view", "click", "wishlist", "cart", "purchase", "rating"]
+#: The two forms of an event timestamp, with the bounds the validator enforces.
+_EpochSeconds = Annotated[
+    Number, WithJsonSchema({"type": "number", "minimum": 0, "maximum": _MAX_TIMESTAMP})
+]
+_DateTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 def is_valid_id(value: str) -> bool:
     """``True`` when ``value`` matches :data:`ID_PATTERN`."""
     return bool(_ID_RE.match(value))
+
+
+def parse_timestamp(value: float | int | str, *, bounded: bool = True) -> float:
+    """Seconds since the epoch of an event timestamp (a number, or an RFC 3339 date-time).
+
+    Raises ``ValueError`` with a readable message for another string, a date-time without a
+    zone, or (when ``bounded``) a time outside 1970..2200; unbounded, such a time is returned
+    as it is (``inf`` where it overflows).
+    """
+    if isinstance(value, str):
+        if not _RFC3339.match(value):
+            hint = ""
+            if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", value):
+                hint = " with a time zone (e.g. Z or +08:00)"
+            raise ValueError(
+                "timestamp must be seconds since the epoch or an ISO 8601 / RFC 3339 "
+                f"date-time{hint}, e.g. 2026-01-31T10:00:00Z"
+            )
+        text = value.upper().replace("Z", "+00:00")
+        head, dot, rest = text.partition(".")
+        if dot:  # Python reads at most 6 fraction digits; RFC 3339 allows any number
+            digits = len(rest) - 6  # "+HH:MM" follows the digits
+            text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"timestamp {value!r} is not a valid date-time") from None
+        try:
+            seconds = parsed.timestamp()
+        except (OverflowError, ValueError, OSError):
+            seconds = math.inf
+        value = seconds
+    if bounded and (not math.isfinite(value) or not 0 <= value <= _MAX_TIMESTAMP):
+        raise ValueError("timestamp must be between 1970 and 2200 (seconds since the epoch)")
+    return float(value)
 
 
 class _Strict(BaseModel):
@@ -138,27 +201,19 @@ class TrendingResponse(RecommendationResponse):
 class SessionRequest(_Strict):
     """An anonymous session: the items viewed so far (oldest first) and the list wanted."""
 
-    item_ids: list[str] = Field(..., description="Items of the session, oldest first.")
-    k: StrictInt | None = Field(
-        None, ge=1, description="List length (1..max_k; default default_k)."
-    )
+    item_ids: list[ExternalId] = Field(..., description="Items of the session, oldest first.")
+    k: ListLength | None = Field(None, description="List length (1..max_k; default default_k).")
     category: list[str] | None = None
     brand: list[str] | None = None
-    min_price: Number | None = Field(None, ge=0)
-    max_price: Number | None = Field(None, ge=0)
+    min_price: Number | None = Field(
+        None, ge=0, description="Lowest price; above max_price: 422 invalid_filter."
+    )
+    max_price: Number | None = Field(None, ge=0, description="Highest price (at least min_price).")
     in_stock: StrictBool | None = None
     exclude_seen: StrictBool = True
     include_unavailable: StrictBool = False
     diversity: Number = Field(0.0, ge=0.0, le=1.0)
     exposure: Number = Field(0.0, ge=0.0, le=1.0)
-
-    @field_validator("item_ids")
-    @classmethod
-    def _valid_ids(cls, value: list[str]) -> list[str]:
-        for i, item in enumerate(value):
-            if not is_valid_id(item):
-                raise ValueError(f"item_ids[{i}] is not a valid id")
-        return value
 
 
 # ---------------------------------------------------------------------- events
@@ -168,10 +223,11 @@ class EventIn(_Strict):
     user_id: ExternalId
     item_id: ExternalId
     event: EventType = Field(..., description=f"One of {', '.join(EVENT_TYPES)}.")
-    timestamp: Number | str | None = Field(
+    timestamp: _EpochSeconds | _DateTime | None = Field(
         None,
-        description="Seconds since the epoch or ISO 8601 with a zone; default: time of "
-        "arrival. At most max_clock_skew_s in the future.",
+        description="Seconds since the epoch or an RFC 3339 date-time with a zone, between "
+        "1970 and 2200; default: time of arrival. At most max_clock_skew_s after the server's "
+        "clock (422 timestamp_in_future).",
     )
     rating: Number | None = Field(None, ge=0, le=10)
     weight: Number | None = Field(None, ge=0, le=1000)
@@ -184,19 +240,7 @@ class EventIn(_Strict):
     @field_validator("timestamp")
     @classmethod
     def _timestamp(cls, value: float | int | str | None) -> float | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                raise ValueError("timestamp must be seconds since the epoch or ISO 8601") from None
-            if parsed.tzinfo is None:
-                raise ValueError("an ISO 8601 timestamp needs a time zone (e.g. Z or +08:00)")
-            value = parsed.timestamp()
-        if not math.isfinite(value) or not 0 <= value <= _MAX_TIMESTAMP:
-            raise ValueError("timestamp must be between 1970 and 2200 (seconds since the epoch)")
-        return float(value)
+        return None if value is None else parse_timestamp(value)
 
     @field_validator("rating", "weight")
     @classmethod
@@ -267,11 +311,13 @@ class BatchRequest(_Strict):
     """Recommendations for many users at once (each list as the single-user endpoint)."""
 
     user_ids: list[ExternalId] = Field(..., min_length=1, description="Users, in answer order.")
-    k: StrictInt | None = Field(None, ge=1, description="List length (1..max_k).")
+    k: ListLength | None = Field(None, description="List length (1..max_k).")
     category: list[str] | None = None
     brand: list[str] | None = None
-    min_price: Number | None = Field(None, ge=0)
-    max_price: Number | None = Field(None, ge=0)
+    min_price: Number | None = Field(
+        None, ge=0, description="Lowest price; above max_price: 422 invalid_filter."
+    )
+    max_price: Number | None = Field(None, ge=0, description="Highest price (at least min_price).")
     in_stock: StrictBool | None = None
     include_unavailable: StrictBool = False
     exclude_seen: StrictBool = True
@@ -383,3 +429,62 @@ class Health(BaseModel):
     model_loaded: bool | None = None
     database: bool | None = None
     model_version: int | None = None
+
+
+# ---------------------------------------------------------------------- documented responses
+#: What each error status of the API means (the response descriptions in the OpenAPI schema).
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "The request body could not be read (not UTF-8): `invalid_body`.",
+    401: "No API key, or an unknown one: `unauthorized` (with `WWW-Authenticate`).",
+    403: "The API key lacks this endpoint's scope: `forbidden`.",
+    404: "Unknown id (`unknown_item`, `unknown_user`, `unknown_deletion`), or a path that "
+    "names no resource: `not_found`.",
+    409: "The request conflicts with the stored state.",
+    410: "Events of a deleted user (`user_deleted`): refused until the user is created again.",
+    413: "The request body exceeds max_body_bytes: `payload_too_large`.",
+    422: "A parameter or body field is invalid (`validation_error`, `invalid_json`, `invalid_k`, "
+    "`invalid_filter`, `batch_too_large`, ...); `field` names it.",
+    429: "This API key's rate limit is spent: `rate_limited` (with `Retry-After`).",
+    503: "No model is loaded yet: `not_ready`.",
+}
+
+#: Protocol headers of error responses, as the schema documents them.
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'The authentication scheme: `ApiKey header="X-API-Key"`.',
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds until this key may send again.",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        }
+    },
+}
+
+#: The statuses an API-key check can answer (missing / unknown key, missing scope, rate limit).
+AUTH_ERRORS = (401, 403, 429)
+#: The statuses of reading a JSON request body (unreadable, too large, invalid).
+BODY_ERRORS = (400, 413, 422)
+
+
+def error_responses(
+    *statuses: int, conflicts: str | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses an endpoint can answer.
+
+    Every one has the :class:`ErrorResponse` body; 401 documents ``WWW-Authenticate`` and 429
+    ``Retry-After``. ``conflicts`` replaces the generic description of a 409.
+    """
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(set(statuses)):
+        description = ERROR_DESCRIPTIONS[status]
+        if status == 409 and conflicts is not None:
+            description = conflicts
+        entry: dict[str, Any] = {"model": ErrorResponse, "description": description}
+        if status in _ERROR_HEADERS:
+            entry["headers"] = _ERROR_HEADERS[status]
+        out[status] = entry
+    return out

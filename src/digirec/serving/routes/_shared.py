@@ -46,10 +46,17 @@ ADMIN_SCOPE = [Depends(require_scope("admin"))]
 # ---------------------------------------------------------------------- parameter types
 UserIdPath = Annotated[str, Path(pattern=S.ID_PATTERN, description="External user id.")]
 ItemIdPath = Annotated[str, Path(pattern=S.ID_PATTERN, description="External item id.")]
-Category = Annotated[list[str] | None, Query(description="Only these categories (repeatable).")]
-Brand = Annotated[list[str] | None, Query(description="Only these brands (repeatable).")]
-MinPrice = Annotated[float | None, Query(ge=0)]
-MaxPrice = Annotated[float | None, Query(ge=0)]
+# Lists without a ``null`` member (a query string cannot carry one): absent is empty.
+Category = Annotated[
+    list[str], Query(default_factory=list, description="Only these categories (repeatable).")
+]
+Brand = Annotated[
+    list[str], Query(default_factory=list, description="Only these brands (repeatable).")
+]
+MinPrice = Annotated[
+    float | None, Query(ge=0, description="Lowest price; above max_price: 422 invalid_filter.")
+]
+MaxPrice = Annotated[float | None, Query(ge=0, description="Highest price (at least min_price).")]
 #: Checked by :func:`list_length` (422 ``invalid_k``); ``create_app`` writes the bounds
 #: (1..``max_k``) into the OpenAPI schema, since ``max_k`` is a setting.
 K = Annotated[int | None, Query(description="List length, 1..max_k (default default_k).")]
@@ -75,11 +82,6 @@ IdempotencyKey = Annotated[
         "its own client_event_id gets '<key>#<position>').",
     ),
 ]
-
-#: The error responses an endpoint documents (all with the service's error body).
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": S.ErrorResponse} for code in (401, 403, 404, 409, 410, 413, 422, 429)
-}
 
 
 # ---------------------------------------------------------------------- helpers

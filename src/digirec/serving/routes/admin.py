@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from digirec.serving import schemas as S
-from digirec.serving.routes._shared import ADMIN_SCOPE, ERRORS, State
+from digirec.serving.routes._shared import ADMIN_SCOPE, State
+
+_NO_DATA = "The store has no events to train on: `no_data`."
 
 #: Needs a key with the ``admin`` scope.
 router = APIRouter(tags=["admin"])
@@ -17,7 +19,7 @@ reads = APIRouter(tags=["admin"])
     "/v1/admin/retrain",
     response_model=S.RetrainOut,
     dependencies=ADMIN_SCOPE,
-    responses=ERRORS,
+    responses=S.error_responses(*S.AUTH_ERRORS, 409, conflicts=_NO_DATA),
 )
 def retrain(state: State) -> S.RetrainOut:
     """Train on the store's data with the served config and swap atomically."""

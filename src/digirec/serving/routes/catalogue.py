@@ -10,9 +10,12 @@ from fastapi.responses import JSONResponse, Response
 from digirec import columns as C
 from digirec.serving import schemas as S
 from digirec.serving.errors import ServingError
-from digirec.serving.routes._shared import CATALOGUE_SCOPE, ERRORS, ItemIdPath, State, jsonable
+from digirec.serving.routes._shared import CATALOGUE_SCOPE, ItemIdPath, State, jsonable
 
 #: Writes: need a key with the ``catalogue`` scope.
+#: A new item's answer (201; an update answers 200 with the same body).
+_CREATED: dict[str, Any] = {"model": S.ItemOut, "description": "Created."}
+
 router = APIRouter(tags=["catalogue"])
 #: Reads (``create_app`` adds the read-key dependency when reads require a key).
 reads = APIRouter(tags=["catalogue"])
@@ -22,7 +25,7 @@ reads = APIRouter(tags=["catalogue"])
     "/v1/items/{item_id}",
     response_model=S.ItemOut,
     dependencies=CATALOGUE_SCOPE,
-    responses={**ERRORS, 201: {"description": "Created."}},
+    responses={**S.error_responses(*S.AUTH_ERRORS, *S.BODY_ERRORS, 404), 201: _CREATED},
 )
 def put_item(state: State, item_id: ItemIdPath, body: S.ItemIn) -> JSONResponse:
     """Create or update a catalogue item; a new item is recommendable at once."""
@@ -43,7 +46,7 @@ def put_item(state: State, item_id: ItemIdPath, body: S.ItemIn) -> JSONResponse:
 @reads.get(
     "/v1/items/{item_id}",
     response_model=S.ItemRecord,
-    responses=ERRORS,
+    responses=S.error_responses(404, 422),
 )
 def get_item(state: State, item_id: ItemIdPath) -> S.ItemRecord:
     """A stored catalogue item and how the served model reaches it."""
@@ -61,7 +64,7 @@ def get_item(state: State, item_id: ItemIdPath) -> S.ItemRecord:
     status_code=204,
     response_class=Response,
     dependencies=CATALOGUE_SCOPE,
-    responses=ERRORS,
+    responses=S.error_responses(*S.AUTH_ERRORS, 404, 422),
 )
 def delete_item(state: State, item_id: ItemIdPath) -> Response:
     """Remove an item from the catalogue: never recommended again (its events stay)."""

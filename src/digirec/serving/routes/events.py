@@ -9,7 +9,6 @@ from fastapi import APIRouter
 from digirec.serving import schemas as S
 from digirec.serving.errors import ServingError
 from digirec.serving.routes._shared import (
-    ERRORS,
     EVENTS_SCOPE,
     IdempotencyKey,
     Metrics,
@@ -19,6 +18,10 @@ from digirec.store import EventRecord
 from digirec.store.base import ClientEventIdConflict, DeletedUserError
 
 #: Needs a key with the ``events`` scope.
+_CLIENT_ID_CONFLICT = (
+    "A client_event_id already stored for a different event: `client_event_id_conflict`."
+)
+
 router = APIRouter(tags=["events"])
 
 
@@ -26,7 +29,9 @@ router = APIRouter(tags=["events"])
     "/v1/events",
     response_model=S.EventsAccepted,
     dependencies=EVENTS_SCOPE,
-    responses=ERRORS,
+    responses=S.error_responses(
+        *S.AUTH_ERRORS, *S.BODY_ERRORS, 404, 409, 410, conflicts=_CLIENT_ID_CONFLICT
+    ),
 )
 def post_events(
     state: State,
@@ -37,8 +42,9 @@ def post_events(
     """Store a batch of events in one transaction; answers only after it committed.
 
     Events of a deleted user are refused (410 ``user_deleted``, nothing of the batch
-    stored) until the user is created again with ``PUT /v1/users/{user_id}``. A retry
-    with the same ``client_event_id`` / ``Idempotency-Key`` stores nothing new.
+    stored) until the user is created again with ``PUT /v1/users/{user_id}``; an event for
+    an item not in the catalogue gets 404 ``unknown_item`` (unless the server accepts unknown
+    items). A retry with the same ``client_event_id`` / ``Idempotency-Key`` stores nothing new.
     """
     settings = state.settings
     if len(body.events) > settings.max_batch:
@@ -49,8 +55,9 @@ def post_events(
     latest = now + settings.max_clock_skew_s
     for i, event in enumerate(body.events):
         if not settings.accept_unknown_items and not state.knows_item(event.item_id):
+            # A reference to a resource that does not exist: 404, as for GET /v1/items/{id}.
             raise ServingError(
-                422,
+                404,
                 "unknown_item",
                 f"unknown item id {event.item_id!r} (add it with PUT /v1/items first)",
                 f"events[{i}].item_id",

@@ -35,7 +35,11 @@ def live() -> S.Health:
     return S.Health(status="ok")
 
 
-@router.get("/health/ready", response_model=S.Health)
+@router.get(
+    "/health/ready",
+    response_model=S.Health,
+    responses={503: {"model": S.Health, "description": "No model loaded, or no database."}},
+)
 def ready(request: Request) -> JSONResponse:
     """Ready once a bundle is loaded and the database answers (503 otherwise)."""
     # Not the State dependency: before the app has started this answers 503 "not_ready"

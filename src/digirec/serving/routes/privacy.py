@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 
 from digirec.serving import schemas as S
 from digirec.serving.errors import ServingError
-from digirec.serving.routes._shared import ADMIN_SCOPE, ERRORS, State, UserIdPath
+from digirec.serving.routes._shared import ADMIN_SCOPE, State, UserIdPath
 from digirec.store.base import DeletionRecord
 
 #: Needs a key with the ``admin`` scope.
@@ -34,7 +34,7 @@ def deletion_out(record: DeletionRecord) -> S.DeletionOut:
     response_model=S.DeletionOut,
     status_code=202,
     dependencies=ADMIN_SCOPE,
-    responses=ERRORS,
+    responses=S.error_responses(*S.AUTH_ERRORS, 404, 422),
 )
 def delete_user(
     state: State,
@@ -62,7 +62,7 @@ def delete_user(
     "/v1/privacy/deletions/{deletion_id}",
     response_model=S.DeletionOut,
     dependencies=ADMIN_SCOPE,
-    responses=ERRORS,
+    responses=S.error_responses(*S.AUTH_ERRORS, 404, 422),
 )
 def deletion_status(
     state: State, deletion_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]

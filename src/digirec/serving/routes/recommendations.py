@@ -16,7 +16,6 @@ from digirec.serving.engine.ranking import Ranked, Rerank
 from digirec.serving.engine.state import ServingState
 from digirec.serving.errors import ServingError
 from digirec.serving.routes._shared import (
-    ERRORS,
     Brand,
     Category,
     Diversity,
@@ -116,14 +115,14 @@ def _json(body: S.RecommendationResponse) -> Response:
     "/v1/users/{user_id}/recommendations",
     response_model=S.RecommendationResponse,
     response_model_exclude_none=False,
-    responses=ERRORS,
+    responses=S.error_responses(404, 422),
 )
 async def user_recommendations(
     state: State,
     user_id: UserIdPath,
+    category: Category,
+    brand: Brand,
     k: K = None,
-    category: Category = None,
-    brand: Brand = None,
     min_price: MinPrice = None,
     max_price: MaxPrice = None,
     in_stock: bool | None = None,
@@ -163,14 +162,14 @@ async def user_recommendations(
 @reads.get(
     "/v1/items/{item_id}/similar",
     response_model=S.RecommendationResponse,
-    responses=ERRORS,
+    responses=S.error_responses(404, 422),
 )
 def similar_items(
     state: State,
     item_id: ItemIdPath,
+    category: Category,
+    brand: Brand,
     k: K = None,
-    category: Category = None,
-    brand: Brand = None,
     min_price: MinPrice = None,
     max_price: MaxPrice = None,
     in_stock: bool | None = None,
@@ -187,7 +186,7 @@ def similar_items(
 @reads.post(
     "/v1/recommendations/session",
     response_model=S.RecommendationResponse,
-    responses=ERRORS,
+    responses=S.error_responses(*S.BODY_ERRORS),
 )
 def session_recommendations(
     state: State, body: S.SessionRequest, explain: Explain = None
@@ -211,7 +210,7 @@ def session_recommendations(
 @reads.post(
     "/v1/recommendations/batch",
     response_model=S.BatchResponse,
-    responses=ERRORS,
+    responses=S.error_responses(*S.BODY_ERRORS),
 )
 def batch_recommendations(
     state: State, body: S.BatchRequest, explain: bool = False
@@ -239,13 +238,13 @@ def batch_recommendations(
 @reads.get(
     "/v1/trending",
     response_model=S.TrendingResponse,
-    responses=ERRORS,
+    responses=S.error_responses(422),
 )
 def trending(
     state: State,
+    category: Category,
+    brand: Brand,
     k: K = None,
-    category: Category = None,
-    brand: Brand = None,
     min_price: MinPrice = None,
     max_price: MaxPrice = None,
     in_stock: bool | None = None,

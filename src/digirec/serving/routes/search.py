@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from digirec import columns as C
 from digirec.serving import schemas as S
-from digirec.serving.routes._shared import ERRORS, K, State, jsonable, list_length
+from digirec.serving.routes._shared import K, State, jsonable, list_length
 
 #: Reads (``create_app`` adds the read-key dependency when reads require a key).
 reads = APIRouter(tags=["search"])
@@ -21,7 +21,7 @@ def _text(value: Any) -> str | None:
 @reads.get(
     "/v1/search",
     response_model=S.SearchResponse,
-    responses=ERRORS,
+    responses=S.error_responses(422),
 )
 def search(
     state: State,

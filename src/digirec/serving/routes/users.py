@@ -13,11 +13,13 @@ from digirec.serving.errors import ServingError
 from digirec.serving.routes._shared import (
     ADMIN_SCOPE,
     CATALOGUE_SCOPE,
-    ERRORS,
     State,
     UserIdPath,
     jsonable,
 )
+
+#: A new user's answer (201; an update answers 200 with the same body).
+_CREATED: dict[str, Any] = {"model": S.UserOut, "description": "Created."}
 
 #: Scoped routes: reading a user needs ``admin``, writing one ``catalogue``.
 router = APIRouter(tags=["users"])
@@ -29,7 +31,7 @@ reads = APIRouter(tags=["users"])
     "/v1/users/{user_id}",
     response_model=S.UserRecord,
     dependencies=ADMIN_SCOPE,
-    responses=ERRORS,
+    responses=S.error_responses(*S.AUTH_ERRORS, 404, 422),
 )
 def get_user(state: State, user_id: UserIdPath) -> S.UserRecord:
     """A stored user: attributes, number of events, deletion state (personal data, so
@@ -54,7 +56,7 @@ def get_user(state: State, user_id: UserIdPath) -> S.UserRecord:
     "/v1/users/{user_id}",
     response_model=S.UserOut,
     dependencies=CATALOGUE_SCOPE,
-    responses={**ERRORS, 201: {"description": "Created."}},
+    responses={**S.error_responses(*S.AUTH_ERRORS, *S.BODY_ERRORS, 404), 201: _CREATED},
 )
 def put_user(state: State, user_id: UserIdPath, body: S.UserIn) -> JSONResponse:
     """Create or update a user's attributes; creating a deleted user again lifts the
@@ -68,7 +70,7 @@ def put_user(state: State, user_id: UserIdPath, body: S.UserIn) -> JSONResponse:
 @reads.get(
     "/v1/users/{user_id}/profile",
     response_model=dict[str, Any],
-    responses=ERRORS,
+    responses=S.error_responses(404, 422),
 )
 def user_profile(state: State, user_id: UserIdPath) -> dict[str, Any]:
     """Affinities to brands, categories and price bands, activity and recency."""
