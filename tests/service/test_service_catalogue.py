@@ -140,3 +140,15 @@ def test_metrics(client: TestClient, shop: Shop) -> None:
     assert _sample(text, "digirec_events_duplicate_total") == 2
     assert _sample(text, "digirec_model_version") == 2
     assert _sample(text, "digirec_retrain_seconds_count") == 1
+
+
+def test_metrics_labels_stay_bounded(client: TestClient) -> None:
+    """Ids never reach a label (the route template does), nor do made-up methods."""
+    for i in range(3):
+        assert client.request(f"BREW{i}", f"/v1/items/pot-{i}").status_code == 405
+    text = client.get("/metrics").text
+    methods = set(re.findall(r'digirec_request_seconds_count\{[^}]*method="([^"]*)"', text))
+    assert "other" in methods and not any(m.startswith("BREW") for m in methods), methods
+    assert "pot-0" not in text
+    route = "/v1/items/{item_id}"
+    assert _sample(text, "digirec_request_seconds_count", route=route, method="other") == 3

@@ -80,6 +80,11 @@ class ServiceMetrics:
         return bytes(generate_latest(self.registry))
 
 
+#: Methods kept as a label value; any other (clients may send any token) counts as "other",
+#: so a client cannot grow the label set without bound.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class LatencyMiddleware:
     """Observe every HTTP request's latency under its route template (``/v1/users/{user_id}
     /recommendations``, never the raw path: ids would explode the label set)."""
@@ -105,6 +110,7 @@ class LatencyMiddleware:
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.latency.labels(template, scope["method"], str(status[0])).observe(
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.latency.labels(template, method, str(status[0])).observe(
                 time.perf_counter() - started
             )
