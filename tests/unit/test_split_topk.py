@@ -76,3 +76,30 @@ def test_tie_permutation_is_not_id_order() -> None:
     ranks = tie_break_ranks(1000, random_state=42)
     assert sorted(ranks.tolist()) == list(range(1000))
     assert not np.array_equal(ranks, np.arange(1000))
+
+
+def test_topk_mixed_rows_match_a_per_row_reference() -> None:
+    """Clean rows, boundary ties, -inf exclusions, +inf scores and short rows in one call."""
+    rng = np.random.default_rng(11)
+    n_items, k = 60, 8
+    ranks = tie_break_ranks(n_items, random_state=5)
+    scores = rng.standard_normal((30, n_items)).astype(np.float32)
+    scores[5:15] = rng.integers(0, 3, size=(10, n_items))  # heavy ties at the boundary
+    scores[15:20, rng.random(n_items) < 0.5] = -np.inf  # exclusions
+    scores[20:23, : n_items - 3] = -np.inf  # fewer eligible items than k
+    scores[23, 7] = np.inf
+    items, vals = topk(scores, k, ranks)
+    for row in range(len(scores)):
+        ok = [i for i in range(n_items) if not np.isneginf(scores[row, i])]
+        ref = sorted(ok, key=lambda i: (-scores[row, i], ranks[i]))[:k]
+        assert items[row, : len(ref)].tolist() == ref
+        assert (items[row, len(ref) :] == -1).all()
+        np.testing.assert_array_equal(vals[row, : len(ref)], scores[row, ref])
+
+
+def test_block_rows_bounds_the_block_and_keeps_results() -> None:
+    from digirec.retrieval.topk import MAX_BLOCK_ELEMENTS, block_rows
+
+    assert block_rows(100_000, 1024) * 100_000 <= MAX_BLOCK_ELEMENTS
+    assert block_rows(1_682, 1024) == 1024  # small catalogues keep the caller's batch
+    assert block_rows(10**9, 1024) == 1  # never zero rows

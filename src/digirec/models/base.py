@@ -37,7 +37,7 @@ from digirec import columns as C
 from digirec.data.dataset import Dataset
 from digirec.data.idmap import IdMap
 from digirec.exceptions import ColdItemError, ConfigError, NotFittedError, UnknownIdError
-from digirec.retrieval.topk import tie_break_ranks, topk
+from digirec.retrieval.topk import block_rows, tie_break_ranks, topk
 
 FloatMatrix = NDArray[np.float32]
 IdxArray = NDArray[np.int64]
@@ -466,8 +466,9 @@ class Recommender(ABC):
         seen_matrix = self.seen_ if seen is None else seen
         items_out = np.empty((len(user_idx), k), dtype=np.int64)
         scores_out = np.empty((len(user_idx), k), dtype=np.float32)
-        for start in range(0, len(user_idx), batch_size):
-            batch = user_idx[start : start + batch_size]
+        rows_per_block = block_rows(self.n_items, batch_size)
+        for start in range(0, len(user_idx), rows_per_block):
+            batch = user_idx[start : start + rows_per_block]
             scores = self._score_users(batch)
             seen_rows = seen_matrix[batch] if filter_seen else None
             items, vals = self._select(scores, k, seen_rows, candidates, exclude)

@@ -45,7 +45,7 @@ from digirec.models.base import (
     Recommender,
     binary_history,
 )
-from digirec.retrieval.topk import topk
+from digirec.retrieval.topk import block_rows, topk
 
 STATE_SEPARATOR = "::"
 
@@ -219,9 +219,14 @@ class HybridModel(Recommender):
             normalised.append(scores)
         best_weights = np.zeros(len(normalised))
         best_value = -1.0
+        # Blended and ranked block by block: a (users x items) blend per weight setting would
+        # allocate (and page-fault) the whole matrix 66 times on a wide catalogue.
+        step = block_rows(normalised[0].shape[1], len(users))
+        reco = np.empty((len(users), 10), dtype=np.int64)
         for weights in simplex_grid(len(normalised), self.config.weight_step):
-            blended = _blend(normalised, weights)
-            reco, _ = topk(blended, 10, self.tie_ranks_)
+            for start in range(0, len(users), step):
+                block = [part[start : start + step] for part in normalised]
+                reco[start : start + step] = topk(_blend(block, weights), 10, self.tie_ranks_)[0]
             value = float(np.nanmean(ndcg_at_k(reco, truth[users], 10)))
             if value > best_value + 1e-12:
                 best_value, best_weights = value, weights
