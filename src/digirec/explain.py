@@ -43,13 +43,13 @@ personalised     personalised without any of the above (a model     ids ``[]``
 The contribution of history item ``j`` to item ``i`` is ``sim(j, i)`` read from the model's own
 item-to-item scores (:meth:`Recommender.score_similar`): rows of the EASE weights or ItemKNN
 similarities, the cosine of item factors for factor models, the one-item-session scores for
-sequence models. It is one ``(len(history), n_items)`` call for all explained items at once, so
-explaining a page of 10 items costs well under a millisecond for item-item models. Co-purchase
-counts come from :class:`digirec.evidence.CoPurchaseCounts` (distinct purchasers of both items)
-and trending counts from :class:`digirec.evidence.TrendingCounts`; both are given by the caller
-(the service builds them from its store), and without them no "bought with" or "trending" claim
-is ever made. Everything is deterministic: ties go to the most recent history item.
-"""
+sequence models. It is one ``(len(history), len(items))`` call (``score_similar``'s ``columns``)
+for all explained items at once, so explaining a page of 10 items costs well under a millisecond
+for item-item models. Co-purchase counts come from :class:`digirec.evidence.CoPurchaseCounts`
+(distinct purchasers of both items) and trending counts from
+:class:`digirec.evidence.TrendingCounts`; both are given by the caller (the service builds them
+from its store), and without them no "bought with" or "trending" claim is ever made. Everything
+is deterministic: ties go to the most recent history item."""
 
 from __future__ import annotations
 
@@ -309,13 +309,13 @@ def _best_history_item(
 ) -> NDArray[np.int64]:
     """Per item, the position in ``history`` with the largest positive contribution, or -1."""
     try:
-        # Only the explained columns are kept, chunk by chunk: the whole history costs
-        # len(history) x n_items once, in bounded memory.
+        # Only the explained columns are computed (score_similar's ``columns``), chunk by chunk:
+        # the whole history costs len(history) x len(items), in bounded memory.
         parts = []
         with single_thread_blas():
             for start in range(0, len(history), _HISTORY_CHUNK):
-                block = model.score_similar(history[start : start + _HISTORY_CHUNK])
-                parts.append(np.asarray(block, dtype=np.float64)[:, items])
+                block = model.score_similar(history[start : start + _HISTORY_CHUNK], items)
+                parts.append(np.asarray(block, dtype=np.float64))
     except DigirecError:  # the model has no item-item scores
         return np.full(items.size, -1, dtype=np.int64)
     contrib = np.concatenate(parts) if parts else np.empty((0, items.size))

@@ -58,6 +58,17 @@ def test_score_similar_backs_similar_items(fitted: Recommender, planted: Planted
     np.testing.assert_allclose(frame["score"].to_numpy(), scores[got], rtol=1e-4, atol=1e-5)
 
 
+def test_score_similar_columns_are_the_full_rows_columns(fitted: Recommender) -> None:
+    """``score_similar(rows, columns)`` (what explanations call) equals the full rows' columns."""
+    rng = np.random.default_rng(0)
+    rows = rng.choice(fitted.n_items, size=min(4, fitted.n_items), replace=False)
+    columns = rng.choice(fitted.n_items, size=min(7, fitted.n_items), replace=False)
+    full = fitted.score_similar(rows)
+    part = fitted.score_similar(rows, columns)
+    assert part.shape == (len(rows), len(columns)) and part.dtype == np.float32
+    np.testing.assert_allclose(part, full[:, columns], rtol=1e-5, atol=1e-6)
+
+
 def _per_user(model: Recommender) -> dict[str, np.ndarray]:
     """Every learned array with one row per user (a leak detector that reads no names)."""
     n_users, out = model.n_users, {}

@@ -132,12 +132,19 @@ class ALSModel(Recommender):
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
         # Explanations call this on every served request: normalise the item factors once per
         # factor array (a refit or load replaces the array, which invalidates the cache).
+        unit = self._unit_item_factors()
+        return np.asarray(unit[item_idx] @ unit.T, dtype=np.float32)
+
+    def _similar_scores_at(self, item_idx: IdxArray, columns: IdxArray) -> FloatMatrix:
+        unit = self._unit_item_factors()
+        return np.asarray(unit[item_idx] @ unit[columns].T, dtype=np.float32)
+
+    def _unit_item_factors(self) -> NDArray[np.float32]:
         cached = getattr(self, "_unit_cache", None)
         if cached is None or cached[0] is not self.item_factors_:
             cached = (self.item_factors_, unit_rows(self.item_factors_))
             self._unit_cache = cached
-        unit = cached[1]
-        return np.asarray(unit[item_idx] @ unit.T, dtype=np.float32)
+        return cached[1]
 
     # ------------------------------------------------------------------ factor protocol
     def factor_item_vectors(self) -> FloatMatrix:
@@ -241,6 +248,11 @@ def unit_rows(factors: NDArray[np.float32]) -> NDArray[np.float32]:
     norms = np.linalg.norm(factors, axis=1)
     safe = np.where(norms > 0, norms, 1.0).astype(np.float32)
     return np.asarray(factors / safe[:, None], dtype=np.float32)
+
+
+def cosine_pairs(factors: NDArray[np.float32], idx: IdxArray, columns: IdxArray) -> FloatMatrix:
+    """Cosine similarity of the rows ``idx`` of ``factors`` with the rows ``columns`` only."""
+    return np.asarray(unit_rows(factors[idx]) @ unit_rows(factors[columns]).T, dtype=np.float32)
 
 
 def cosine_rows(factors: NDArray[np.float32], idx: IdxArray) -> FloatMatrix:

@@ -39,7 +39,7 @@ from pydantic import Field
 from digirec import columns as C
 from digirec.data.dataset import Dataset
 from digirec.exceptions import ConfigError
-from digirec.models.als import cosine_rows
+from digirec.models.als import cosine_pairs, cosine_rows
 from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
 from digirec.training.trainer import NeuralConfig, TrainHistory, with_best_epochs
 
@@ -241,6 +241,9 @@ class AutoRecModel(Recommender):
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
         return cosine_rows(self.item_codes_, item_idx)
+
+    def _similar_scores_at(self, item_idx: IdxArray, columns: IdxArray) -> FloatMatrix:
+        return cosine_pairs(self.item_codes_, item_idx, columns)
 
     def _predict_idx(self, users: IdxArray, items: IdxArray, *, clip: bool) -> NDArray[np.float64]:
         dot = np.einsum("nh,nh->n", self.user_weights_[users], self.item_codes_[items])

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from digirec.data.dataset import Dataset
-from digirec.models.als import cosine_rows
+from digirec.models.als import cosine_pairs, cosine_rows
 from digirec.models.base import FactorQuery, FloatMatrix, IdxArray, ModelConfig, Recommender
 
 
@@ -124,6 +124,9 @@ class BPRModel(Recommender):
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
         return cosine_rows(np.ascontiguousarray(self.item_factors_[:, :-1]), item_idx)
+
+    def _similar_scores_at(self, item_idx: IdxArray, columns: IdxArray) -> FloatMatrix:
+        return cosine_pairs(self.item_factors_[:, :-1], item_idx, columns)
 
     # ------------------------------------------------------------------ factor protocol
     def factor_item_vectors(self) -> FloatMatrix:

@@ -261,6 +261,11 @@ class EASEModel(Recommender):
             return np.array(self.weights_[item_idx], dtype=np.float32)
         return super()._similar_scores(item_idx)
 
+    def _similar_scores_at(self, item_idx: IdxArray, columns: IdxArray) -> FloatMatrix:
+        if self._is_exact:
+            return np.array(self.weights_[np.ix_(item_idx, columns)], dtype=np.float32)
+        return super()._similar_scores_at(item_idx, columns)
+
     def _get_state(self) -> dict[str, NDArray[Any]]:
         state: dict[str, NDArray[Any]] = {"weights": self.weights_}
         if self.tail_weights_ is not None:

@@ -37,7 +37,7 @@ from pydantic import Field
 from digirec import columns as C
 from digirec.data.dataset import Dataset
 from digirec.exceptions import ConfigError
-from digirec.models.als import cosine_rows
+from digirec.models.als import cosine_pairs, cosine_rows
 from digirec.models.base import FactorQuery, FloatMatrix, IdxArray, ModelConfig, Recommender
 from digirec.training.trainer import NeuralConfig, TrainHistory, with_best_epochs
 
@@ -260,6 +260,9 @@ class MFModel(Recommender):
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
         return cosine_rows(self.item_factors_, item_idx)
+
+    def _similar_scores_at(self, item_idx: IdxArray, columns: IdxArray) -> FloatMatrix:
+        return cosine_pairs(self.item_factors_, item_idx, columns)
 
     # ------------------------------------------------------------------ factor protocol
     # score = u . v + b_i + (b + b_u): the item bias is one more item column (query value 1)

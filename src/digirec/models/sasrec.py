@@ -36,7 +36,7 @@ from pydantic import Field
 
 from digirec.data.dataset import Dataset
 from digirec.data.sequences import user_sequences
-from digirec.models.als import cosine_rows
+from digirec.models.als import cosine_pairs, cosine_rows
 from digirec.models.base import (
     FactorQuery,
     FloatMatrix,
@@ -244,6 +244,9 @@ class SASRecModel(Recommender):
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
         return cosine_rows(self.item_vectors(), item_idx)
+
+    def _similar_scores_at(self, item_idx: IdxArray, columns: IdxArray) -> FloatMatrix:
+        return cosine_pairs(self.item_vectors(), item_idx, columns)
 
     def item_vectors(self) -> FloatMatrix:
         """The ``(n_items, hidden)`` item embeddings (input and output weights are tied)."""

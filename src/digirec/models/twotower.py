@@ -79,7 +79,7 @@ from digirec.data.dataset import Dataset
 from digirec.data.sequences import user_sequences
 from digirec.exceptions import ConfigError
 from digirec.features.text import DEFAULT_TEXT_FIELDS
-from digirec.models.als import cosine_rows
+from digirec.models.als import cosine_pairs, cosine_rows
 from digirec.models.base import (
     FloatMatrix,
     IdxArray,
@@ -474,6 +474,9 @@ class TwoTowerModel(Recommender):
 
     def _similar_scores(self, item_idx: IdxArray) -> FloatMatrix:
         return cosine_rows(self.item_vectors(), item_idx)
+
+    def _similar_scores_at(self, item_idx: IdxArray, columns: IdxArray) -> FloatMatrix:
+        return cosine_pairs(self.item_vectors(), item_idx, columns)
 
     def _item_outputs(self) -> FloatMatrix:
         """Item-tower outputs ``(n_items, dim + 1)`` as numpy: vectors, then the bias column."""
