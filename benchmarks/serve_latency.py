@@ -591,26 +591,27 @@ def main(argv: list[str] | None = None) -> int:
                 phase_timeout,
             )
         )
-        phases.append(
-            run_phase(
-                "recommendations with explanations c=4",
-                server,
-                [
-                    "recs",
-                    *common,
-                    "--paths",
-                    str(paths),
-                    "--duration",
-                    str(max(5.0, duration / 3)),
-                    "--concurrency",
-                    "4",
-                    "--query-suffix",
-                    "&explain=true",
-                ],
-                workdir / "recs-explain.json",
-                phase_timeout,
+        for explained_c in (1, 4):
+            phases.append(
+                run_phase(
+                    f"recommendations with explanations c={explained_c}",
+                    server,
+                    [
+                        "recs",
+                        *common,
+                        "--paths",
+                        str(paths),
+                        "--duration",
+                        str(max(5.0, duration / 3)),
+                        "--concurrency",
+                        str(explained_c),
+                        "--query-suffix",
+                        "&explain=true",
+                    ],
+                    workdir / f"recs-explain-c{explained_c}.json",
+                    phase_timeout,
+                )
             )
-        )
         pool = workdir / "pool.json"
         phases.append(
             run_phase(
@@ -760,7 +761,24 @@ def _targets(report: dict[str, Any]) -> dict[str, Any]:
     # meet all three at once.
     first = phases[0]
     best = max(phases, key=lambda p: p["rps"])
+    explained = next(
+        (
+            p
+            for p in report.get("phases", [])
+            if p.get("phase") == "recommendations with explanations c=1" and "p99_ms" in p
+        ),
+        None,
+    )
+    extra: dict[str, Any] = {}
+    if explained is not None:
+        # Explanations: the target is p99 <= 20 ms for one shopper at a time (c=1).
+        extra["explained_p99_ms"] = {
+            "target": 20.0,
+            "measured": explained["p99_ms"],
+            "at": explained["phase"],
+        }
     return {
+        **extra,
         "p50_ms": {"target": 2.0, "measured": first["p50_ms"], "at": first["phase"]},
         "p99_ms": {"target": 10.0, "measured": first["p99_ms"], "at": first["phase"]},
         "rps": {"target": 1000.0, "measured": best["rps"], "at": best["phase"]},
@@ -768,6 +786,7 @@ def _targets(report: dict[str, Any]) -> dict[str, Any]:
             "p50": first["p50_ms"] <= 2.0,
             "p99": first["p99_ms"] <= 10.0,
             "rps": best["rps"] >= 1000.0,
+            **({"explained_p99": extra["explained_p99_ms"]["measured"] <= 20.0} if extra else {}),
         },
         "all_at": [
             p["phase"]
@@ -868,6 +887,16 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{targets['p99_ms']['at']} | {'yes' if met['p99'] else 'no'} |",
             f"| >= 1,000 req/s | {targets['rps']['measured']:,.0f} | {targets['rps']['at']} | "
             f"{'yes' if met['rps'] else 'no'} |",
+            *(
+                [
+                    f"| p99 <= 20 ms with explanations | "
+                    f"{targets['explained_p99_ms']['measured']:.2f} ms | "
+                    f"{targets['explained_p99_ms']['at']} | "
+                    f"{'yes' if met['explained_p99'] else 'no'} |"
+                ]
+                if "explained_p99_ms" in targets
+                else []
+            ),
             "",
             "All three at one concurrency level: "
             + (", ".join(targets.get("all_at", [])) or "none")
