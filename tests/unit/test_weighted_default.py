@@ -251,3 +251,12 @@ def test_synthetic_shop_under_the_benchmark_rule_has_weight_one_only() -> None:
     ds = Dataset.from_raw(generate_shop(), duplicates="first")
     assert ds.n_interactions == 31_485
     assert np.unique(ds.interactions[C.WEIGHT].to_numpy()).tolist() == [1.0]
+
+
+def test_every_weight_aware_model_defaults_to_the_event_weights() -> None:
+    """No engine silently drops --event-weights: Spark's ALS defaults like the local iALS."""
+    from digirec.models.registry import get_model_class
+
+    for name in ("als", "ease", "itemknn", "spark-als"):
+        config = get_model_class(name).config_class()
+        assert config.binary is False, name  # type: ignore[attr-defined]

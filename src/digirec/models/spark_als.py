@@ -44,7 +44,8 @@ class SparkALSConfig(ModelConfig):
     iterations:
         Spark's ``maxIter`` (each iteration solves all items, then all users).
     binary:
-        Ratings are 1 for every observed pair (``True``) or the interaction weights.
+        Ratings are the interaction weights (``False``, the default, as for ``als``) or 1 for
+        every observed pair (``True``).
     n_blocks:
         Spark's ``numUserBlocks`` and ``numItemBlocks``: how many partitions the factors are
         split into. The random initial factors are drawn per block, so the result depends on
@@ -60,7 +61,10 @@ class SparkALSConfig(ModelConfig):
     )
     alpha: float = Field(10.0, ge=0, description="Confidence of an observed pair: 1 + alpha*r.")
     iterations: int = Field(15, ge=1, description="ALS iterations (Spark's maxIter).")
-    binary: bool = Field(True, description="Binary (True) or weighted (False) ratings.")
+    # Weighted by default like the single-machine iALS, so --event-weights act on both engines.
+    binary: bool = Field(
+        False, description="Weighted by the event weights (False) or binary (True) ratings."
+    )
     n_blocks: int = Field(4, ge=1, description="Spark's numUserBlocks / numItemBlocks.")
 
 
