@@ -65,6 +65,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from digirec import columns as C
+from digirec.data.schema import coerce_prices
 from digirec.evidence import CoPurchaseCounts, TrendingCounts
 from digirec.exceptions import DigirecError
 from digirec.models.base import Recommender
@@ -578,7 +579,7 @@ def _build_view(model: Recommender, items: pd.DataFrame | None) -> _Catalogue:
     category_zh = column(CATEGORY_ZH)
     category_zh = np.where(category_zh == None, category, category_zh)  # noqa: E711
     if frame is not None and C.PRICE in frame.columns:
-        price = pd.to_numeric(frame[C.PRICE], errors="coerce").to_numpy(dtype=np.float64)
+        price = coerce_prices(frame[C.PRICE])
     else:
         price = np.full(n, np.nan)
     return _Catalogue(ids, title, title_zh, brand, brand_zh, category, category_zh, price)

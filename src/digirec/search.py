@@ -45,6 +45,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from digirec import columns as C
 from digirec import search_lexicon as lex
+from digirec.data.schema import coerce_prices
 from digirec.exceptions import ConfigError
 from digirec.retrieval.filtered import single_thread_blas
 
@@ -525,7 +526,7 @@ class ProductSearch:
         self.attribute_text = _attribute_texts(self.items)
         self._attribute_masks: dict[str, NDArray[np.bool_]] = {}
         self.price = (
-            pd.to_numeric(self.items[C.PRICE], errors="coerce").to_numpy(dtype=np.float64)
+            coerce_prices(self.items[C.PRICE])
             if C.PRICE in self.items.columns
             else np.full(n, np.nan)
         )

@@ -30,10 +30,11 @@ import ast
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from digirec.columns import (
     BRAND,
@@ -340,9 +341,14 @@ def parse_price_column(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Parse prices: numbers or strings like ``"$12.99"``, ``"1,299"``, ``"$5 - $9"`` (low end).
 
     Empty cells and tokens such as ``"none"`` or ``"n/a"`` give NaN. Negative, infinite or
-    unparseable prices are flagged bad.
+    unparseable prices are flagged bad, and so are booleans (``False`` is no price of 0).
+    This is the one price rule; code that only needs the numbers calls :func:`coerce_prices`.
     """
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return pd.Series(np.nan, index=values.index, dtype=np.float64), ~values.isna().to_numpy(
+            dtype=bool
+        )
+    if pd.api.types.is_numeric_dtype(values.dtype):
         prices = values.to_numpy(dtype=float, na_value=np.nan).copy()
         missing = np.isnan(prices)
     else:
@@ -353,13 +359,52 @@ def parse_price_column(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
             dtype=float, na_value=np.nan
         )
         # Numeric objects (e.g. JSON floats) that the regex does not render (1e3): take as is.
-        numeric = pd.to_numeric(values.where(~missing), errors="coerce").to_numpy(
+        # Booleans are not numbers here (pandas would read True as 1).
+        is_bool = np.fromiter(
+            (isinstance(v, bool | np.bool_) for v in values.to_numpy(dtype=object)),
+            dtype=bool,
+            count=len(values),
+        )
+        numeric = pd.to_numeric(values.where(~missing & ~is_bool), errors="coerce").to_numpy(
             dtype=float, na_value=np.nan
         )
         prices = np.where(np.isnan(prices), numeric, prices)
+        prices[is_bool] = np.nan
     bad = ~missing & ~(np.isfinite(prices) & (prices >= 0))
     prices[missing | bad] = np.nan
     return pd.Series(prices, index=values.index, dtype=np.float64), bad
+
+
+def coerce_prices(
+    values: pd.Series | Sequence[object] | NDArray[Any],
+) -> NDArray[np.float64]:
+    """Prices as a float64 array, NaN where a price is missing or not a valid price.
+
+    The one place a price column becomes numbers (catalogue filters, explanations, search,
+    features, the store's item frame all call it): the rule of :func:`parse_price_column`
+    (``"$1,299.00"`` -> 1299.0, ``"$5 - $9"`` -> 5.0, ``"n/a"`` / ``None`` / ``""`` -> NaN)
+    without its bad-cell mask, so a negative, infinite, boolean or unparseable price is NaN
+    and never passes a price filter.
+
+    Parameters
+    ----------
+    values
+        A price column: a pandas Series, a numpy array or a sequence of cells.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new float64 array of the same length.
+    """
+    # pandas infers the dtype of a sequence: floats with None give a float column.
+    if isinstance(values, pd.Series):
+        series = values
+    elif isinstance(values, np.ndarray):
+        series = pd.Series(values)
+    else:
+        series = pd.Series(list(values))
+    prices = parse_price_column(series)[0].to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.array(prices, dtype=np.float64, copy=True)
 
 
 def parse_price(value: object) -> float:

@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from digirec import columns as C
+from digirec.data.schema import coerce_prices
 from digirec.exceptions import ConfigError, NotFittedError
 
 __all__ = [
@@ -164,6 +165,11 @@ def _column(items: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series([None] * len(items), dtype=object)
 
 
+def _prices(items: pd.DataFrame) -> NDArray[np.float64]:
+    """The price column by the one price rule (NaN: unknown or not a valid price)."""
+    return coerce_prices(_column(items, C.PRICE))
+
+
 def _numeric(items: pd.DataFrame, name: str) -> NDArray[np.float64]:
     values = pd.to_numeric(_column(items, name), errors="coerce")
     out: NDArray[np.float64] = values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -234,7 +240,7 @@ class CatalogFeaturizer:
 
         self.price_edges = None
         if C.PRICE in items.columns:
-            price = _numeric(items, C.PRICE)
+            price = _prices(items)
             known = price[np.isfinite(price)]
             if known.size:
                 qs = np.linspace(0.0, 1.0, cfg.n_price_bands + 1)[1:-1]
@@ -315,7 +321,7 @@ class CatalogFeaturizer:
         if field_name == PRICE_BAND:
             if self.price_edges is None:
                 raise KeyError("the catalogue had no price column: no price bands")
-            price = _numeric(items, C.PRICE)
+            price = _prices(items)
             band = np.searchsorted(self.price_edges, price, side="right").astype(np.int64)
             band[~np.isfinite(price)] = len(self.price_edges) + 1
             return band
@@ -372,7 +378,7 @@ class CatalogFeaturizer:
                 blocks.append(self._one_hot(self.codes(items, name), len(vocab)))
         if self.price_edges is not None:
             blocks.append(self._one_hot(self.codes(items, PRICE_BAND), len(self.price_edges) + 2))
-            price = _numeric(items, C.PRICE)
+            price = _prices(items)
             z = (np.log1p(np.clip(price, 0.0, None)) - self.price_mean) / self.price_std
             blocks.append(sp.csr_matrix(np.nan_to_num(z, nan=0.0)[:, None].astype(np.float32)))
         if self.specs:

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from digirec import columns as C
 from digirec.data.dataset import Dataset
 from digirec.data.events import SECONDS_PER_DAY, EventWeights
+from digirec.data.schema import coerce_prices
 from digirec.exceptions import UnknownIdError
 from digirec.features.catalog import (
     GENRES,
@@ -410,7 +411,7 @@ def _stats(
     price_mean = np.full(n_users, np.nan)
     prices = dataset.item_column(C.PRICE)
     if prices is not None:
-        item_price = pd.to_numeric(pd.Series(prices), errors="coerce").to_numpy(dtype=np.float64)
+        item_price = coerce_prices(prices)
         p = item_price[dataset.item_idx]
         has_price = np.isfinite(p)
         bought = is_purchase & has_price

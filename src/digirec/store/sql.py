@@ -17,6 +17,7 @@ Every public write is one transaction that has committed when the method returns
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from digirec import columns as C
+from digirec.data.schema import coerce_prices
 from digirec.exceptions import ConfigError, MissingExtraError
 from digirec.store.base import (
     CLIENT_EVENT_ID,
@@ -334,12 +336,15 @@ class SQLStore(Store):
             row: dict[str, Any] = {C.ITEM_ID: item_id, "updated_at": now}
             for col in ITEM_COLUMNS:
                 row[col] = rec.pop(col, None)
-            row[C.PRICE] = _opt_number(row[C.PRICE])
             row[C.IN_STOCK] = _opt_bool(row[C.IN_STOCK])
             for col in (C.TITLE, C.BRAND, C.CATEGORY, C.DESCRIPTION):
                 row[col] = None if row[col] is None else str(row[col])
             row["extra"] = rec or None
             rows.append(row)
+        # The one price rule, on the whole batch at once (NaN: no price).
+        prices = coerce_prices([json_safe(row[C.PRICE]) for row in rows])
+        for row, price in zip(rows, prices.tolist(), strict=True):
+            row[C.PRICE] = None if math.isnan(price) else price
         return self._upsert(self._t["items"], C.ITEM_ID, rows)
 
     def delete_item(self, item_id: str) -> bool:
@@ -366,7 +371,7 @@ class SQLStore(Store):
             return None
         frame = pd.DataFrame([_item_dict(r) for r in rows])
         frame[C.ITEM_ID] = frame[C.ITEM_ID].astype(object)
-        frame[C.PRICE] = pd.to_numeric(frame[C.PRICE], errors="coerce").astype(float)
+        frame[C.PRICE] = coerce_prices(frame[C.PRICE])
         frame[C.IN_STOCK] = frame[C.IN_STOCK].astype("boolean")
         return frame
 

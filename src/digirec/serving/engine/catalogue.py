@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from digirec import columns as C
 from digirec.artifacts import ItemFilter
+from digirec.data.schema import coerce_prices
 from digirec.exceptions import ConfigError, DigirecError
 from digirec.models.base import Recommender
 from digirec.serving.errors import ServingError
@@ -40,7 +41,7 @@ _MASK_CACHE_SIZE = 512
 
 def _fix_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     if C.PRICE in frame.columns:
-        frame[C.PRICE] = pd.to_numeric(frame[C.PRICE], errors="coerce").astype(float)
+        frame[C.PRICE] = coerce_prices(frame[C.PRICE])
     if C.IN_STOCK in frame.columns:
         frame[C.IN_STOCK] = frame[C.IN_STOCK].astype("boolean")
     frame[C.ITEM_ID] = frame[C.ITEM_ID].astype(object)
@@ -195,7 +196,7 @@ class Catalogue:
         if item_filter.in_stock is not None:
             parts.append(self._part(C.IN_STOCK, item_filter.in_stock))
         if item_filter.min_price is not None or item_filter.max_price is not None:
-            price = self._numeric(C.PRICE)
+            price = self.prices()
             lo = -np.inf if item_filter.min_price is None else item_filter.min_price
             hi = np.inf if item_filter.max_price is None else item_filter.max_price
             # Items with unknown price (NaN) never pass a price filter: a filter is a promise.
@@ -312,14 +313,18 @@ class Catalogue:
                 out |= codes == code
         return out
 
-    def _numeric(self, column: str) -> NDArray[np.float64]:
-        self._require(column)
-        key = ("numeric", column)
+    def prices(self) -> NDArray[np.float64]:
+        """The price of every row (NaN: unknown; :func:`~digirec.data.schema.coerce_prices`),
+        cached per catalogue and read-only."""
+        self._require(C.PRICE)
+        key = ("price", C.PRICE)
         cache = self._columns
         if key not in cache:
-            cache[key] = pd.to_numeric(self.frame[column], errors="coerce").to_numpy(float)
-        values: NDArray[np.float64] = cache[key]
-        return values
+            values = coerce_prices(self.frame[C.PRICE])
+            values.flags.writeable = False
+            cache[key] = values
+        prices: NDArray[np.float64] = cache[key]
+        return prices
 
     def _stock(self) -> NDArray[np.bool_]:
         self._require(C.IN_STOCK)

@@ -160,7 +160,7 @@ class Current:
         codes, lookup = cat._coded(C.CATEGORY)
         codes = codes[:n_model]
         if C.PRICE in cat.frame.columns:
-            prices = cat._numeric(C.PRICE)[:n_model]
+            prices = cat.prices()[:n_model]
         else:
             prices = np.full(n_model, np.nan)
         # By category, then by price (unknown prices last: no price filter keeps them).
