@@ -726,10 +726,11 @@ class ProductSearch:
         k:
             Products returned at most.
         user_scores:
-            Model scores per catalogue row (e.g. ``model._score_users`` for the user, in the
-            row order of ``items``); ``-inf``/NaN count as the lowest. Blended after min-max
-            scaling over the products that pass the filters; constraints are applied first and
-            never relaxed.
+            Model scores per catalogue row, in the row order of ``items`` (e.g. the
+            service's ``ServingState.user_scores``: the model's public ``score_users`` or
+            ``score_histories`` row laid out on the catalogue); ``-inf``/NaN count as the
+            lowest. Blended after min-max scaling over the products that pass the filters;
+            constraints are applied first and never relaxed.
         personalisation_weight:
             Share of the blended score taken by ``user_scores`` (0..1).
 

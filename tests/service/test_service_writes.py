@@ -1,7 +1,8 @@
 """Locked-down writes (issue 12): scoped keys, rate limits, tombstones, ids never reused,
 idempotent retries, strict types and a bounded clock skew -- in process, SQLite and PostgreSQL.
 
-The same cases against a real uvicorn process are in ``test_service_writes_process.py``.
+The same cases against a real uvicorn process are in ``test_service_writes_process.py`` and
+``test_service_security_process.py``.
 """
 
 from __future__ import annotations
