@@ -22,6 +22,7 @@ from the store (where the user's events are gone) and marks the deletions it cov
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -311,9 +312,7 @@ class ServingState:
         if anchor < 0:
             category = cat.value(row, C.CATEGORY)
             scoped = (
-                ItemFilter(**{**vars(item_filter), "categories": [category]})
-                if category
-                else item_filter
+                dataclasses.replace(item_filter, categories=[category]) if category else item_filter
             )
             return self.ranking.popular(
                 current, k, scoped, self.ranking.mask(cat, scoped), exclude, NO_RERANK
