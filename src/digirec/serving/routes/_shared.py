@@ -19,14 +19,23 @@ from digirec.serving.settings import ServeSettings
 # ---------------------------------------------------------------------- dependencies
 # Coroutines: FastAPI runs a plain-function dependency in its thread pool, a hop that costs
 # more than these attribute reads (and the recommendation hot path runs on the event loop).
-async def get_state(request: Request) -> ServingState:
-    """The app's :class:`ServingState` (set when the app starts; 503 before). Handlers read
-    the settings from it (``state.settings``, the app's settings): one dependency less to
-    solve per request on the hot path."""
+def serving_state(request: Request) -> ServingState:
+    """The app's :class:`ServingState` (set when the app starts; 503 ``not_ready`` before).
+
+    Called directly by the hottest route (``GET /v1/users/{id}/recommendations``), which
+    takes the ``Request`` instead of the :data:`State` dependency: a sub-dependency costs
+    FastAPI a second ``solve_dependencies`` pass (path, query, header and cookie parameters
+    of the dependency) on every request."""
     state: ServingState | None = getattr(request.app.state, "serving", None)
     if state is None:
         raise ServingError(503, "not_ready", "no model is loaded yet")
     return state
+
+
+async def get_state(request: Request) -> ServingState:
+    """Dependency form of :func:`serving_state`. Handlers read the settings from the state
+    (``state.settings``, the app's settings): one dependency less to solve per request."""
+    return serving_state(request)
 
 
 async def get_metrics(request: Request) -> ServiceMetrics:
@@ -46,13 +55,12 @@ ADMIN_SCOPE = [Depends(require_scope("admin"))]
 # ---------------------------------------------------------------------- parameter types
 UserIdPath = Annotated[str, Path(pattern=S.ID_PATTERN, description="External user id.")]
 ItemIdPath = Annotated[str, Path(pattern=S.ID_PATTERN, description="External item id.")]
-# Lists without a ``null`` member (a query string cannot carry one): absent is empty.
-Category = Annotated[
-    list[str], Query(default_factory=list, description="Only these categories (repeatable).")
-]
-Brand = Annotated[
-    list[str], Query(default_factory=list, description="Only these brands (repeatable).")
-]
+# Repeatable filters; absent is ``None`` (treated as no filter), and ``create_app`` drops the
+# ``null`` branch from the schema (a query string cannot carry one). Not ``default_factory=list``:
+# pydantic then inspects the factory's signature (``inspect.signature(list)``, a parse of its
+# text signature) on every request that leaves the parameter out.
+Category = Annotated[list[str] | None, Query(description="Only these categories (repeatable).")]
+Brand = Annotated[list[str] | None, Query(description="Only these brands (repeatable).")]
 MinPrice = Annotated[
     float | None, Query(ge=0, description="Lowest price; above max_price: 422 invalid_filter.")
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -30,6 +30,7 @@ from digirec.serving.routes._shared import (
     UserIdPath,
     explain_or_default,
     list_length,
+    serving_state,
 )
 
 #: Read routes (``create_app`` adds the read-key dependency when reads require a key).
@@ -118,10 +119,10 @@ def _json(body: S.RecommendationResponse) -> Response:
     responses=S.error_responses(404, 422),
 )
 async def user_recommendations(
-    state: State,
+    request: Request,
     user_id: UserIdPath,
-    category: Category,
-    brand: Brand,
+    category: Category = None,
+    brand: Brand = None,
     k: K = None,
     min_price: MinPrice = None,
     max_price: MaxPrice = None,
@@ -135,6 +136,7 @@ async def user_recommendations(
 ) -> Response:
     """Top-k for a user. Unknown users get ``popular`` (``popular_in_category`` under a
     category filter); events posted a moment ago already count."""
+    state = serving_state(request)
     settings = state.settings
     size = list_length(settings, k)
     filters = item_filter(category, brand, min_price, max_price, in_stock, include_unavailable)
@@ -167,8 +169,8 @@ async def user_recommendations(
 def similar_items(
     state: State,
     item_id: ItemIdPath,
-    category: Category,
-    brand: Brand,
+    category: Category = None,
+    brand: Brand = None,
     k: K = None,
     min_price: MinPrice = None,
     max_price: MaxPrice = None,
@@ -242,8 +244,8 @@ def batch_recommendations(
 )
 def trending(
     state: State,
-    category: Category,
-    brand: Brand,
+    category: Category = None,
+    brand: Brand = None,
     k: K = None,
     min_price: MinPrice = None,
     max_price: MaxPrice = None,
