@@ -188,3 +188,30 @@ def test_fold_in_rows_are_independent() -> None:
             alone, _ = model.fold_in(matrix[r])
             np.testing.assert_allclose(alone[0], together[r], rtol=1e-4, atol=1e-6)
         assert np.all(together[2] == 0)  # an empty history stays at the prior (zero vector)
+
+
+@pytest.mark.parametrize("loss", ["bpr", "softmax"])
+def test_fit_leaves_the_config_alone(loss: str) -> None:
+    """Issue 12: the epoch early stopping chose is learned state, never written into ``config``,
+    so a second ``fit(train, valid)`` may train as long as the first (it is not capped)."""
+    data, _ = clusters()
+    masks = random_split(data, valid_fraction=0.1, test_fraction=0.0, random_state=0)
+    train, valid = data.subset(masks.train), data.subset(masks.valid)
+    params = {"loss": loss, "factors": 8, "lr": 0.05, "batch_size": 128, "epochs": 40, **QUIET}
+    model = MFModel({**params, "patience": 3, "min_steps_between_evals": 0, "smoothing_window": 1})
+    before = model.config.model_dump()
+    model.fit(train, valid)
+    first = model.history_
+    assert first is not None
+    # The test needs a best epoch before the last (else a cap could not show).
+    assert first.best_epoch < first.n_epochs, first
+    assert model.config.model_dump() == before
+    assert model.get_config()["epochs"] == first.best_epoch  # the refit's setting
+    model.fit(train, valid)
+    second = model.history_
+    assert second is not None and model.config.model_dump() == before
+    assert second.n_epochs == first.n_epochs > first.best_epoch
+    assert [r.metric for r in second.records] == [r.metric for r in first.records]
+    # What a capped second fit would have trained: no more than the first's best epoch.
+    capped = MFModel(model.get_config()).fit(train, valid).history_
+    assert capped is not None and capped.n_epochs <= first.best_epoch < second.n_epochs

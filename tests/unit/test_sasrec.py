@@ -215,3 +215,28 @@ def test_deterministic_and_save_load(
     )
     assert loaded.history_ == fitted.history_
     assert fitted.history_ is not None and fitted.history_.n_epochs == FAST["epochs"]
+
+
+def test_fit_leaves_the_config_alone(order_data: Dataset) -> None:
+    """Issue 12: the epoch early stopping chose is learned state, never written into ``config``,
+    so a second ``fit(train, valid)`` may train as long as the first (it is not capped)."""
+    masks = leave_one_out(order_data)
+    train, valid = order_data.subset(masks.train), order_data.subset(masks.valid)
+    settings = {"epochs": 20, "patience": 2, "min_steps_between_evals": 0, "smoothing_window": 1}
+    model = SASRecModel({**FAST, **settings})
+    before = model.config.model_dump()
+    model.fit(train, valid)
+    first = model.history_
+    assert first is not None
+    # The test needs a best epoch before the last (else a cap could not show).
+    assert first.best_epoch < first.n_epochs, first
+    assert model.config.model_dump() == before
+    assert model.get_config()["epochs"] == first.best_epoch  # the refit's setting
+    model.fit(train, valid)
+    second = model.history_
+    assert second is not None and model.config.model_dump() == before
+    assert second.n_epochs == first.n_epochs > first.best_epoch
+    assert [r.metric for r in second.records] == [r.metric for r in first.records]
+    # What a capped second fit would have trained: no more than the first's best epoch.
+    capped = SASRecModel(model.get_config()).fit(train, valid).history_
+    assert capped is not None and capped.n_epochs <= first.best_epoch < second.n_epochs
