@@ -27,6 +27,9 @@ the user touch next?" on first occurrences; a shop asks "what will they buy?". H
   follow each model's fixed random item permutation, as everywhere.
 * **Choice on validation, never test.** Each model's grid (the benchmark's) is searched on the
   validation targets; the chosen setting is refit on the test training part and scored once.
+  This is the protocols' one runner (:func:`~digirec.training.tuning.tune_and_refit`) with this
+  protocol's validation scoring; fits get no validation set (the validation targets are no
+  Dataset), so the refit is a fresh fit of the chosen setting (``retrain``).
 * **Weighting arms.** A model with a ``binary`` setting (ALS, EASE, item-kNN) runs twice on the
   same split: ``weighted`` (``binary=False``, the models' default, on the run's rule, e.g. the
   pair's strongest event) and ``binary`` (``binary=True``: every observed pair counts 1, which
@@ -38,7 +41,6 @@ the user touch next?" on first occurrences; a shop asks "what will they buy?". H
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,8 +65,8 @@ from digirec.evaluation.stats import (
 )
 from digirec.exceptions import ConfigError
 from digirec.models.base import Recommender
-from digirec.models.registry import create_model, get_model_class
-from digirec.training.tuning import TUNING_METRIC, iter_grid, resolve_grid
+from digirec.models.registry import get_model_class
+from digirec.training.tuning import TUNING_METRIC, resolve_grid, tune_and_refit
 
 Progress = Callable[[str], None]
 
@@ -297,44 +299,39 @@ def run_next_purchase(
             )
         return parts[rule]
 
+    def validation_score(model: Recommender) -> dict[str, float]:
+        """The ranking metrics of the validation purchases (NaN without any)."""
+        if not len(valid.users):
+            return {TUNING_METRIC: float("nan")}
+        reco = _rank(model, valid, max_k)
+        return metrics_of_recommendations(reco, valid.truth, ks=ks, n_items=events.n_items)
+
     results: list[dict[str, Any]] = []
     samples: dict[tuple[str, str], Any] = {}
     for name in models:
         for arm in arms_for(name, duplicates):
             fit_valid, fit_test = part(arm.duplicates)
             base = {**dict((params or {}).get(name, {})), **arm.params}
+            # The arm's fixed settings are not searched (``binary`` is the arm).
             grid = {k: v for k, v in resolve_grid(name, tune, grids).items() if k not in arm.params}
-            best: tuple[float, dict[str, Any], dict[str, float]] | None = None
-            n_trials = 0
-            tuning_seconds = 0.0
-            for setting in iter_grid(grid):
-                model = create_model(name, {**base, **setting})
-                start = time.perf_counter()
-                model.fit(fit_valid)
-                tuning_seconds += time.perf_counter() - start
-                n_trials += 1
-                reco = _rank(model, valid, max_k) if len(valid.users) else None
-                metrics = (
-                    metrics_of_recommendations(reco, valid.truth, ks=ks, n_items=events.n_items)
-                    if reco is not None
-                    else {TUNING_METRIC: float("nan")}
-                )
-                score = metrics[TUNING_METRIC]
-                if best is None or (np.isfinite(score) and score > best[0]):
-                    best = (
-                        score if np.isfinite(score) else float("-inf"),
-                        model.get_config(),
-                        metrics,
-                    )
-            assert best is not None
-            say(
-                f"[{name}/{arm.name}] chose {best[1]} "
-                f"(valid {TUNING_METRIC}={best[2][TUNING_METRIC]:.4f})"
+            run = tune_and_refit(
+                name,
+                fit_valid,
+                None,
+                fit_test,
+                tune=tune,
+                params={**(params or {}), name: base},
+                grids={**(grids or {}), name: grid},
+                progress=_prefixed(say, f"({arm.name} arm) "),
+                score=validation_score,
+                retrain=True,
             )
-            model = create_model(name, best[1])
-            start = time.perf_counter()
-            model.fit(fit_test)
-            fit_seconds = time.perf_counter() - start
+            best = run.search.best
+            say(
+                f"[{name}/{arm.name}] chose {best.params} "
+                f"(valid {TUNING_METRIC}={best.valid[TUNING_METRIC]:.4f})"
+            )
+            model, fit_test_seconds = run.model, run.fit_seconds
             reco = _rank(model, test, max_k)
             test_metrics = metrics_of_recommendations(
                 reco, test.truth, ks=ks, n_items=events.n_items, train=fit_test
@@ -348,13 +345,13 @@ def run_next_purchase(
                     "arm": arm.name,
                     "duplicates": arm.duplicates,
                     "model_default": is_model_default(name, arm),
-                    "params": best[1],
-                    "valid": best[2],
+                    "params": best.params,
+                    "valid": best.valid,
                     "test": test_metrics,
                     "test_ci95": confidence_intervals(sample, CI_METRICS),
-                    "n_settings": n_trials,
-                    "tuning_seconds": tuning_seconds,
-                    "fit_seconds": fit_seconds,
+                    "n_settings": len(run.search.trials),
+                    "tuning_seconds": run.search.search_seconds,
+                    "fit_seconds": fit_test_seconds,
                 }
             )
     comparisons = []
@@ -399,6 +396,11 @@ def run_next_purchase(
         "results": results,
         "comparisons": comparisons,
     }
+
+
+def _prefixed(say: Progress, prefix: str) -> Progress:
+    """``say`` with ``prefix`` before every line."""
+    return lambda line: say(prefix + line)
 
 
 def _targets_in_history(events: Dataset, split: NextPurchaseSplit) -> int:

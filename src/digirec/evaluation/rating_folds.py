@@ -11,6 +11,9 @@ rating-prediction papers and libraries quote for this data set. Per fold:
    the choice. Torch models also stop early on this validation RMSE.
 2. **Refit.** The chosen setting is refitted on the whole ``u{i}.base``; a torch model trains
    exactly the epoch count early stopping chose (``with_best_epochs``), without validation.
+   Steps 1 and 2 are the protocols' one runner (:func:`~digirec.training.tuning.tune_and_refit`)
+   with this protocol's scoring (validation RMSE, smaller is better), its model factory (the
+   baseline below is no registry model) and a refit that is a fresh fit of the chosen setting.
 3. **Test.** The refitted model predicts every ``u{i}.test`` rating. A pair whose user or item has
    no rating in the fitting data gets the damped-bias fallback ``μ + b_u + b_i`` of
    :class:`BiasBaseline` fitted on the same data (the unknown side's bias is 0); the number of
@@ -32,7 +35,6 @@ model the unweighted mean of the five fold metrics and their standard deviation 
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ from digirec.data.tables import LoadReport
 from digirec.evaluation.metrics import mae, rmse
 from digirec.exceptions import ConfigError
 from digirec.models.registry import create_model
+from digirec.training.tuning import tune_and_refit
 
 __all__ = [
     "BASELINE",
@@ -118,9 +121,12 @@ _PAIR = (C.USER_ID, C.ITEM_ID)
 
 
 class RatingModel(Protocol):
-    """What the protocol needs from a model: fit, rating prediction and its resolved config."""
+    """What the protocol needs from a model: fit, rating prediction and its resolved config
+    (and, for the runner's type, a refit)."""
 
     def fit(self, dataset: Dataset, valid: Dataset | None = None) -> Any: ...
+
+    def refit(self, dataset: Dataset) -> Self: ...
 
     def predict_ratings(
         self, user_ids: Sequence[object], item_ids: Sequence[object]
@@ -235,6 +241,10 @@ class BiasBaseline:
         del valid
         return self.fit_frame(_pairs(dataset))
 
+    def refit(self, dataset: Dataset) -> Self:
+        """A fresh baseline with these settings fitted on ``dataset``."""
+        return type(self)(**self.get_config()).fit_frame(_pairs(dataset))
+
     def fit_frame(self, frame: pd.DataFrame) -> Self:
         """Fit on a frame with ``user_id``, ``item_id`` and ``rating`` columns."""
         ratings = frame[C.RATING].to_numpy(dtype=np.float64)
@@ -347,14 +357,6 @@ def aggregate_folds(folds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------- the run
-def _settings(grid: Mapping[str, Sequence[Any]] | None, tune: bool) -> list[dict[str, Any]]:
-    """The cartesian product of a grid, in the grid's order (``[{}]`` without tuning)."""
-    if not tune or not grid:
-        return [{}]
-    keys = list(grid)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
-
-
 def _make(name: str, config: Mapping[str, Any]) -> RatingModel:
     if name == BASELINE:
         return BiasBaseline(**dict(config))
@@ -399,35 +401,45 @@ def _run_model(
     say: Callable[[str], None],
 ) -> _Tuned:
     """Tune ``name`` on (train, valid), refit on base with the winner, predict test."""
-    train, valid, base, test, fold = split.train, split.valid, split.base, split.test, split.fold
+    base, test, fold = split.base, split.test, split.fold
     valid_pairs = split.valid_pairs
     valid_truth = valid_pairs[C.RATING].to_numpy(dtype=np.float64)
-    settings = _settings(grid, tune)
-    best: tuple[float, dict[str, Any], dict[str, Any], NDArray[np.float64]] | None = None
-    tune_start = time.perf_counter()
-    for n, setting in enumerate(settings, start=1):
-        start = time.perf_counter()
-        model = _make(name, {**fixed, **setting})
-        model.fit(train, valid)
+
+    def valid_score(model: RatingModel) -> dict[str, float]:
         predicted, _ = split.train_known.predict(model, valid_pairs)
-        score = rmse(valid_truth, predicted)
-        say(
-            f"fold {fold} {name}: setting {n}/{len(settings)} {setting or '(fixed)'} "
-            f"valid rmse {score:.4f} ({time.perf_counter() - start:.1f} s)"
-        )
-        # Strictly better only: ties keep the earlier (grid-order) setting.
-        if best is None or score < best[0]:
-            # get_config after the fit carries the early-stopping epoch count.
-            best = (score, setting, model.get_config(), predicted)
-    tune_seconds = time.perf_counter() - tune_start
-    assert best is not None
-    valid_rmse, setting, resolved, valid_predicted = best
+        return {"rmse": rmse(valid_truth, predicted)}
+
+    def make(config: dict[str, Any]) -> RatingModel:
+        return _make(name, config)
 
     start = time.perf_counter()
-    final = _make(name, resolved).fit(base)  # no validation: exactly the chosen epochs
-    fit_seconds = time.perf_counter() - start
-    test_predicted, n_fallback = split.base_known.predict(final, test)
-    chosen = dict(setting)
+    # Ties in validation RMSE keep the earlier (grid-order) setting. The refit is a fresh fit
+    # of the chosen setting on base without validation: get_config after the tuning fit
+    # carries the early-stopping epoch count, so a torch model trains exactly those epochs.
+    run = tune_and_refit(
+        name,
+        split.train,
+        split.valid,
+        base,
+        tune=tune,
+        params={name: dict(fixed)},
+        grids={name: dict(grid or {})},
+        progress=lambda line: say(f"fold {fold} {line}"),
+        score=valid_score,
+        metric="rmse",
+        greater_is_better=False,
+        retrain=True,
+        make=make,
+    )
+    fit_seconds = run.fit_seconds
+    tune_seconds = time.perf_counter() - start - fit_seconds
+    best, resolved = run.search.best, run.search.best.params
+    valid_rmse = best.valid["rmse"]
+    assert run.search.best_model is not None
+    # The blend's design matrix: the chosen setting's validation predictions (as scored).
+    valid_predicted, _ = split.train_known.predict(run.search.best_model, valid_pairs)
+    test_predicted, n_fallback = split.base_known.predict(run.model, test)
+    chosen = dict(best.setting)
     if "epochs" in resolved:
         chosen["epochs"] = resolved["epochs"]
     truth = test[C.RATING].to_numpy(dtype=np.float64)

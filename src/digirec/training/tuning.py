@@ -3,6 +3,11 @@
 Each registered model has a documented grid. ``grid_search`` fits every setting on the training
 part, scores it on the validation targets with full ranking, and returns all trials with the best
 one first. The benchmark then refits the winner on train + validation.
+
+:func:`tune_and_refit` is the one tune -> refit step of every protocol (benchmark, cold-start
+slices, learning curve, next purchase, the rating folds) and of ``digirec train --tune``; a
+protocol passes its own validation scoring, metric direction, model factory or refit rule
+instead of writing the loop again (``tests/unit/test_one_runner.py`` checks that none does).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Generic, Protocol, Self, TypeVar, overload
 
 import numpy as np
 
@@ -86,6 +91,22 @@ BUDGET_CAPPED: dict[str, frozenset[str]] = {"als": frozenset({"factors"})}
 NATURAL_LOWER_BOUNDS: dict[str, float] = {"shrink": 0.0, "weight_decay": 0.0, "n_neighbors": 1}
 
 
+class Tunable(Protocol):
+    """What the runner needs from a model: a fit (validation optional), the resolved settings,
+    and a refit of those settings on other data. Every :class:`Recommender` is one; a protocol
+    with models of its own (the rating folds' bias baseline) passes a factory for them."""
+
+    def fit(self, dataset: Dataset, valid: Dataset | None = None) -> Any: ...
+
+    def get_config(self) -> dict[str, Any]: ...
+
+    def refit(self, dataset: Dataset) -> Self: ...
+
+
+#: The model type a search fits (:class:`Recommender` unless a protocol passes a factory).
+M = TypeVar("M", bound=Tunable)
+
+
 @dataclass
 class Trial:
     """One fitted setting and its validation metrics."""
@@ -96,6 +117,8 @@ class Trial:
     #: Time of searches the fit reused from earlier in the run instead of repeating them (the
     #: hybrid's component searches): part of this setting's honest cost, not of its wall time.
     reused_seconds: float = 0.0
+    #: The grid values of this trial as listed (``params`` is the model's resolved config).
+    setting: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cost_seconds(self) -> float:
@@ -104,14 +127,14 @@ class Trial:
 
 
 @dataclass
-class SearchResult:
+class SearchResult(Generic[M]):
     """All trials of a search, best first by the tuning metric.
 
     ``best_model`` is the fitted best model when the search was asked to keep it.
     """
 
     trials: list[Trial] = field(default_factory=list)
-    best_model: Recommender | None = None
+    best_model: M | None = None
     #: Whether this result was returned from an earlier identical search (no fit was run).
     reused: bool = False
 
@@ -147,7 +170,7 @@ def _cutoff(metric: str) -> int:
 
 
 #: Searches already run in the active :func:`reuse_searches` scope, by what determines them.
-_SEARCHES: ContextVar[dict[tuple[Any, ...], tuple[SearchResult, Dataset, Dataset]] | None] = (
+_SEARCHES: ContextVar[dict[tuple[Any, ...], tuple[SearchResult[Any], Dataset, Dataset]] | None] = (
     ContextVar("digirec_searches", default=None)
 )
 
@@ -194,7 +217,7 @@ def _search_key(
 def grid_search(
     model_name: str,
     train: Dataset,
-    valid: Dataset,
+    valid: Dataset | None,
     *,
     grid: Mapping[str, Sequence[Any]] | None = None,
     base_params: Mapping[str, Any] | None = None,
@@ -203,7 +226,8 @@ def grid_search(
     on_trial: Callable[[Trial], None] | None = None,
     keep_best_model: bool = False,
     score: Callable[[Recommender], dict[str, float]] | None = None,
-) -> SearchResult:
+    greater_is_better: bool = True,
+) -> SearchResult[Recommender]:
     """Fit each grid setting on ``train`` and rank them by ``metric`` on ``valid``.
 
     Ties in the metric keep the grid order, so the search is deterministic. With
@@ -211,55 +235,109 @@ def grid_search(
     an identical earlier search is returned without refitting.
 
     ``score`` replaces the default validation scoring (full ranking of ``valid``'s targets):
-    a protocol that scores a fitted model its own way (the cold-start slices) passes it; each
-    fit still gets ``valid`` for early stopping. Such searches are never reused.
+    a protocol that scores a fitted model its own way (the cold-start slices, next purchase)
+    passes it; each fit still gets ``valid`` for early stopping (``None``: fits without
+    validation, which needs a ``score``). Such searches are never reused. ``metric`` is a key
+    of the scores; ``greater_is_better=False`` picks the smallest (an error such as RMSE).
     """
     grid = TUNING_GRIDS.get(model_name, {}) if grid is None else grid
-    # The tuning metric's cut-off is always evaluated, whatever the reported cut-offs are.
-    eval_ks = sorted({*ks, _cutoff(metric)})
-    cache = _SEARCHES.get() if score is None else None
-    key = _search_key(model_name, train, valid, grid, base_params, eval_ks, metric)
-    if cache is not None and key in cache:
-        cached = cache[key][0]
-        if cached.best_model is not None or not keep_best_model:
-            return replace(cached, reused=True)
+    return _search(
+        model_name,
+        lambda params: create_model(model_name, params),
+        train,
+        valid,
+        grid=grid,
+        base_params=base_params,
+        ks=ks,
+        metric=metric,
+        on_trial=on_trial,
+        keep_best_model=keep_best_model,
+        score=score,
+        greater_is_better=greater_is_better,
+        cacheable=True,
+    )
+
+
+def _search(
+    model_name: str,
+    make: Callable[[dict[str, Any]], M],
+    train: Dataset,
+    valid: Dataset | None,
+    *,
+    grid: Mapping[str, Sequence[Any]],
+    base_params: Mapping[str, Any] | None,
+    ks: Sequence[int],
+    metric: str,
+    on_trial: Callable[[Trial], None] | None,
+    keep_best_model: bool,
+    score: Callable[[M], dict[str, float]] | None,
+    greater_is_better: bool,
+    cacheable: bool,
+) -> SearchResult[M]:
+    """:func:`grid_search` for any model ``make`` builds from a setting (see there).
+
+    Only a registry search (``cacheable``) scored the default way is reused: it is the one
+    whose result its key determines.
+    """
+    if score is None and valid is None:
+        raise ValueError("a search without a validation set needs a score function")
+    sign = 1.0 if greater_is_better else -1.0
+    cache: dict[tuple[Any, ...], tuple[SearchResult[Any], Dataset, Dataset]] | None = None
+    key: tuple[Any, ...] = ()
+    eval_ks: list[int] = []
+    if score is None:
+        # The tuning metric's cut-off is always evaluated, whatever the reported cut-offs are.
+        eval_ks = sorted({*ks, _cutoff(metric)})
+        if cacheable and valid is not None:
+            cache = _SEARCHES.get()
+            key = _search_key(model_name, train, valid, grid, base_params, eval_ks, metric)
+            key += (greater_is_better,)
+            if cache is not None and key in cache:
+                cached: SearchResult[M] = cache[key][0]
+                if cached.best_model is not None or not keep_best_model:
+                    return replace(cached, reused=True)
     trials: list[Trial] = []
-    best_model: Recommender | None = None
+    best_model: M | None = None
     best_score = float("-inf")
     for setting in iter_grid(grid):
         params = {**(base_params or {}), **setting}
-        model = create_model(model_name, params)
+        model = make(params)
         start = time.perf_counter()
         model.fit(train, valid)
         fit_seconds = time.perf_counter() - start
-        metrics = (
-            evaluate_model(model, _unseen_part(model, valid), ks=eval_ks)
-            if score is None
-            else score(model)
-        )
+        if score is not None:
+            metrics = score(model)
+        elif isinstance(model, Recommender) and valid is not None:
+            metrics = evaluate_model(model, _unseen_part(model, valid), ks=eval_ks)
+        else:
+            raise TypeError(
+                f"{type(model).__name__} is no Recommender: its search needs a score function"
+            )
         trial = Trial(
             params=model.get_config(),
             valid=metrics,
             fit_seconds=fit_seconds,
             reused_seconds=float(getattr(model, "reused_search_seconds_", 0.0)),
+            setting=dict(setting),
         )
         trials.append(trial)
         # NaN (no scorable validation user) ranks last, never first.
-        value = _ranked(metrics[metric])
+        value = _ranked(sign * metrics[metric])
         if keep_best_model and (best_model is None or value > best_score):
             best_model, best_score = model, value
         if on_trial is not None:
             on_trial(trial)
-    order = sorted(range(len(trials)), key=lambda i: (-_ranked(trials[i].valid[metric]), i))
+    order = sorted(range(len(trials)), key=lambda i: (-_ranked(sign * trials[i].valid[metric]), i))
     result = SearchResult(trials=[trials[i] for i in order], best_model=best_model)
     if cache is not None:
         # The data sets are stored with the result so their ids cannot be reused meanwhile.
+        assert valid is not None
         cache[key] = (result, train, valid)
     return result
 
 
 def _ranked(value: float) -> float:
-    """A metric value for ranking settings: NaN counts as the worst."""
+    """A metric value for ranking settings (larger is better): NaN counts as the worst."""
     return value if value == value else float("-inf")
 
 
@@ -303,28 +381,32 @@ def run_settings(
 
 
 @dataclass
-class TunedModel:
+class TunedModel(Generic[M]):
     """One model through the protocol: the search on validation and the refit of its winner.
 
     Attributes
     ----------
     name:
-        Registered model name.
+        Registered model name (or the protocol's own name for a model its factory builds).
     search:
         The validation search (trials best first).
     model:
-        The winner refit on the refit data (``Recommender.refit``).
+        The winner refit on the refit data (``Recommender.refit``, or a fresh fit of the
+        chosen setting with ``retrain``).
     fit_seconds:
         Time of the final refit only.
     tuned:
         Whether a grid was searched (else one fixed setting).
+    metric:
+        The validation metric the search ranked by.
     """
 
     name: str
-    search: SearchResult
-    model: Recommender
+    search: SearchResult[M]
+    model: M
     fit_seconds: float
     tuned: bool
+    metric: str = TUNING_METRIC
 
     def result(self) -> dict[str, Any]:
         """The fields every protocol's result entry shares (``test`` is added by the caller).
@@ -344,7 +426,7 @@ class TunedModel:
             "tuning": [
                 {
                     "params": t.params,
-                    "valid": {TUNING_METRIC: t.valid[TUNING_METRIC]},
+                    "valid": {self.metric: t.valid[self.metric]},
                     "fit_seconds": t.fit_seconds,
                 }
                 for t in self.search.trials
@@ -368,10 +450,50 @@ class TunedModel:
         return entry
 
 
+@overload
 def tune_and_refit(
     name: str,
     train: Dataset,
-    valid: Dataset,
+    valid: Dataset | None,
+    refit_data: Dataset,
+    *,
+    tune: bool = ...,
+    params: Mapping[str, Mapping[str, Any]] | None = ...,
+    grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = ...,
+    ks: Sequence[int] = ...,
+    progress: Callable[[str], None] | None = ...,
+    score: Callable[[Recommender], dict[str, float]] | None = ...,
+    metric: str = ...,
+    greater_is_better: bool = ...,
+    retrain: bool = ...,
+    make: None = ...,
+) -> TunedModel[Recommender]: ...
+
+
+@overload
+def tune_and_refit(
+    name: str,
+    train: Dataset,
+    valid: Dataset | None,
+    refit_data: Dataset,
+    *,
+    tune: bool = ...,
+    params: Mapping[str, Mapping[str, Any]] | None = ...,
+    grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = ...,
+    ks: Sequence[int] = ...,
+    progress: Callable[[str], None] | None = ...,
+    score: Callable[[M], dict[str, float]] | None = ...,
+    metric: str = ...,
+    greater_is_better: bool = ...,
+    retrain: bool = ...,
+    make: Callable[[dict[str, Any]], M],
+) -> TunedModel[M]: ...
+
+
+def tune_and_refit(
+    name: str,
+    train: Dataset,
+    valid: Dataset | None,
     refit_data: Dataset,
     *,
     tune: bool = True,
@@ -379,8 +501,12 @@ def tune_and_refit(
     grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
     ks: Sequence[int] = (10, 20),
     progress: Callable[[str], None] | None = None,
-    score: Callable[[Recommender], dict[str, float]] | None = None,
-) -> TunedModel:
+    score: Callable[[Any], dict[str, float]] | None = None,
+    metric: str = TUNING_METRIC,
+    greater_is_better: bool = True,
+    retrain: bool = False,
+    make: Callable[[dict[str, Any]], Any] | None = None,
+) -> TunedModel[Any]:
     """The protocol's model step, the same for every protocol and for ``digirec train --tune``:
     search ``name``'s grid fitted on ``train`` and scored on ``valid``, then refit the winner on
     ``refit_data`` (``Recommender.refit``). Testing is the caller's (each protocol scores its
@@ -388,12 +514,27 @@ def tune_and_refit(
 
     Parameters
     ----------
+    valid:
+        Passed to every fit (early stopping); ``None`` fits without validation and needs a
+        ``score``.
     params, grids:
-        The run's ``--params`` / ``--grid`` (per model name); see :func:`run_settings`.
+        The run's ``--params`` / ``--grid`` (per model name); see :func:`run_settings`. With a
+        ``make`` factory, ``params[name]`` is the base setting as it is.
     progress:
         Called with one line per trial and one for the refit.
     score:
         The protocol's validation scoring of a fitted model (see :func:`grid_search`).
+    metric, greater_is_better:
+        The key of the validation scores the search ranks by, and its direction (an error
+        such as the rating folds' RMSE: ``False``).
+    retrain:
+        Refit by a fresh fit of the chosen setting (its resolved ``get_config()``, e.g. the
+        epochs early stopping chose) on ``refit_data`` instead of ``refit``: for protocols
+        that define the refit as a retrain (next purchase, whose search fits without
+        validation; the rating folds).
+    make:
+        Builds the model from a setting (default: the registry model ``name``): a protocol's
+        own models (the rating folds' bias baseline) go through the same runner.
     """
     say = progress or (lambda _msg: None)
     grid = resolve_grid(name, tune, grids)
@@ -404,24 +545,44 @@ def tune_and_refit(
         nonlocal done
         done += 1
         say(
-            f"[{name}] {done}/{n_settings} {TUNING_METRIC}={trial.valid[TUNING_METRIC]:.4f} "
+            f"[{name}] {done}/{n_settings} {metric}={trial.valid[metric]:.4f} "
             f"({trial.fit_seconds:.1f}s) {trial.params}"
         )
 
-    search = grid_search(
+    def registered(setting: dict[str, Any]) -> Recommender:
+        return create_model(name, setting)
+
+    factory: Callable[[dict[str, Any]], Any] = registered if make is None else make
+    base = run_settings(name, params, grids) if make is None else dict((params or {}).get(name, {}))
+    search = _search(
         name,
+        factory,
         train,
         valid,
         grid=grid,
-        base_params=run_settings(name, params, grids),
+        base_params=base,
         ks=ks,
+        metric=metric,
         on_trial=report,
         keep_best_model=True,
         score=score,
+        greater_is_better=greater_is_better,
+        cacheable=make is None,
     )
     assert search.best_model is not None
-    say(f"[{name}] refit with {search.best.params}")
+    say(f"[{name}] {'retrain' if retrain else 'refit'} with {search.best.params}")
     start = time.perf_counter()
-    model = search.best_model.refit(refit_data)
+    if retrain:
+        model = factory(dict(search.best.params))
+        model.fit(refit_data)
+    else:
+        model = search.best_model.refit(refit_data)
     fit_seconds = time.perf_counter() - start
-    return TunedModel(name=name, search=search, model=model, fit_seconds=fit_seconds, tuned=tune)
+    return TunedModel(
+        name=name,
+        search=search,
+        model=model,
+        fit_seconds=fit_seconds,
+        tuned=tune,
+        metric=metric,
+    )
