@@ -14,6 +14,16 @@ from digirec.cli.common import (
     say,
 )
 
+#: Why ``digirec serve --workers 2`` is refused, and how to scale out instead (docs/deployment.md,
+#: "Several instances", says the same).
+WORKERS_REFUSED = (
+    "only --workers 1 is supported: real-time events, model swaps and retrains live in one "
+    "process. To scale out, run several `digirec serve` instances behind a load balancer, each "
+    "with its own --state-dir (a retrain removes every other bundle under state_dir/bundles), "
+    "all sharing one PostgreSQL store, and send every write (events, catalogue, users, privacy, "
+    "admin) to one instance; see 'Several instances' in docs/deployment.md"
+)
+
 
 @app.command()
 def demo(
@@ -112,7 +122,10 @@ def serve(
         typer.Option(
             "--workers",
             min=1,
-            help="Worker processes; only 1 is supported (real-time state is per process).",
+            help=(
+                "Worker processes; only 1 is supported (real-time state is per process). Scale "
+                "out with instances: see 'Several instances' in docs/deployment.md."
+            ),
         ),
     ] = 1,
 ) -> None:
@@ -136,12 +149,7 @@ def serve(
     if workers > 1:
         # Each worker would hold its own real-time histories (one worker would not see the
         # events another accepted) and its own retrains (pruning bundles the other serves).
-        raise typer.BadParameter(
-            "only --workers 1 is supported: real-time events and model swaps live in one "
-            "process; scale out with several instances behind a load balancer that pins each "
-            "shopper to one instance, or with a bigger machine",
-            param_hint="--workers",
-        )
+        raise typer.BadParameter(WORKERS_REFUSED, param_hint="--workers")
     flags: dict[str, Any] = {
         "bundle_path": bundle,
         "database_url": database,
