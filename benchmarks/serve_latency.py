@@ -717,9 +717,17 @@ def _write_price_only_paths(workdir: Path) -> Path:
 
 def http_stack(env: dict[str, str]) -> dict[str, bool]:
     """Whether the server's interpreter finds uvicorn's fast HTTP parser and event loop."""
+    # Imported, not only found: uvicorn's "auto" falls back to h11 / asyncio when the import
+    # fails (a broken wheel), so this reports what the server runs.
     code = (
-        "import importlib.util as u, json; "
-        "print(json.dumps({m: u.find_spec(m) is not None for m in ('httptools', 'uvloop')}))"
+        "import importlib, json\n"
+        "def ok(m):\n"
+        "    try:\n"
+        "        importlib.import_module(m)\n"
+        "    except Exception:\n"
+        "        return False\n"
+        "    return True\n"
+        "print(json.dumps({m: ok(m) for m in ('httptools', 'uvloop')}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
