@@ -292,11 +292,11 @@ def test_dashboard_renders_tables_and_charts(shared_client: TestClient) -> None:
 
 def test_results_folder_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no benchmarks/results here
-    import digirec.serving.web as web
+    from digirec.serving.settings import ServeSettings
 
-    assert web.WebSettings().resolved_results_dir() is None
+    assert ServeSettings().resolved_results_dir() is None
     monkeypatch.setenv("DIGIREC_RESULTS_DIR", str(tmp_path / "empty"))
-    assert web.WebSettings().resolved_results_dir() == tmp_path / "empty"
+    assert ServeSettings().resolved_results_dir() == tmp_path / "empty"
 
 
 # ---------------------------------------------------------------------- admin

@@ -128,6 +128,32 @@ class ServeSettings(BaseSettings):
     web_session_events_per_minute: int = Field(
         30, ge=1, description="Most events one shopper session may post per minute."
     )
+    # The web pages (serving/web/): one settings tree with the service, so a misspelt keyword
+    # or variable is an error for them too.
+    web_enabled: bool | None = Field(
+        None, description="Serve the web pages (default: unless reads require a key)."
+    )
+    web_events: bool = Field(True, description="Accept shop-front events via /web/events.")
+    web_k: int = Field(12, ge=1, le=100, description="Recommendations shown per list.")
+    web_user_choices: int = Field(
+        40, ge=0, le=1000, description="Most active users offered in the shopper picker."
+    )
+    web_currency: str = Field(
+        "USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO code of the catalogue's prices, shown on every price (the service's "
+        "catalogue_currency wins when it is set).",
+    )
+    web_images_dir: Path | None = Field(
+        None,
+        description="Folder of product image files named by the catalogue's image_url / "
+        "image_path column (relative names); without it pictures are drawn.",
+    )
+    results_dir: Path | None = Field(
+        None,
+        description="Benchmark result JSON files for /dashboard (default: "
+        "benchmarks/results when it exists).",
+    )
     max_k: int = Field(100, ge=1, le=10_000, description="Largest k a request may ask for.")
     default_k: int = Field(10, ge=1, description="k when a request gives none.")
     max_batch: int = Field(1000, ge=1, description="Most events / items in one request.")
@@ -220,6 +246,14 @@ class ServeSettings(BaseSettings):
         """``(key, scopes)`` of every configured API key."""
         return [parse_key(key.get_secret_value()) for key in self.api_keys]
 
+    def resolved_results_dir(self) -> Path | None:
+        """The dashboard's results folder: ``results_dir``, else ``benchmarks/results`` when it
+        exists (the repository's own results, for a service started from a checkout)."""
+        if self.results_dir is not None:
+            return self.results_dir
+        default = Path("benchmarks/results")
+        return default if default.is_dir() else None
+
 
 #: Scopes of API keys: what each one allows.
 SCOPES = ("read", "events", "catalogue", "admin")
@@ -254,13 +288,6 @@ TEST_PREFIX = "DIGIREC_TEST_"
 def known_variables() -> frozenset[str]:
     """Every ``DIGIREC_*`` name a setting or a documented tool reads."""
     names = {f"DIGIREC_{name.upper()}" for name in ServeSettings.model_fields}
-    try:
-        # The web pages' settings (their own class, the same environment).
-        from digirec.serving.web.settings import WebSettings
-
-        names |= {f"DIGIREC_{name.upper()}" for name in WebSettings.model_fields}
-    except ImportError:  # pragma: no cover - the serve extra without jinja2
-        pass
     return frozenset(names | OTHER_VARIABLES)
 
 

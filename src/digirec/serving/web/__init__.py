@@ -68,14 +68,12 @@ from digirec.serving.web.helpers import SESSION_COOKIE, WEB_EVENTS
 from digirec.serving.web.i18n import LABELS, LANGS
 from digirec.serving.web.images import encode_png
 from digirec.serving.web.pages import event_rate, web_router
-from digirec.serving.web.settings import WebSettings
 
 __all__ = [
     "LABELS",
     "LANGS",
     "SESSION_COOKIE",
     "WEB_EVENTS",
-    "WebSettings",
     "encode_png",
     "event_rate",
     "web_router",

@@ -54,7 +54,6 @@ from digirec.serving.web.images import (
     local_image,
     product_svg,
 )
-from digirec.serving.web.settings import WebSettings
 
 if TYPE_CHECKING:
     import jinja2
@@ -112,14 +111,15 @@ def event_rate(state: ServingState, now: float | None = None) -> dict[str, Any]:
 
 
 # ====================================================================== the router
-def web_router(settings: ServeSettings, web: WebSettings | None = None) -> APIRouter:
+def web_router(settings: ServeSettings) -> APIRouter:
     """The pages' routes (an empty router when the pages are switched off)."""
-    web = web if web is not None else WebSettings()
     router = APIRouter(include_in_schema=False)
-    enabled = web.web_enabled if web.web_enabled is not None else not settings.read_requires_key
+    enabled = (
+        settings.web_enabled if settings.web_enabled is not None else not settings.read_requires_key
+    )
     if not enabled:
         return router
-    pages = Pages(settings, web)
+    pages = Pages(settings)
     pages.add_routes(router)
     return router
 
@@ -127,10 +127,9 @@ def web_router(settings: ServeSettings, web: WebSettings | None = None) -> APIRo
 class Pages:
     """Route handlers and the shared machinery they use (templates, caches, settings)."""
 
-    def __init__(self, settings: ServeSettings, web: WebSettings) -> None:
+    def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.web = web
-        self.results_dir = web.resolved_results_dir()
+        self.results_dir = settings.resolved_results_dir()
         self.views = Views()
         self.images = ImageCache(IMAGE_CACHE_SIZE)
         self.tickets = AdminTickets()
@@ -165,7 +164,7 @@ class Pages:
     @property
     def currency(self) -> str:
         """The catalogue's currency (ISO code) shown next to every price."""
-        return str(getattr(self.settings, "catalogue_currency", None) or self.web.web_currency)
+        return str(getattr(self.settings, "catalogue_currency", None) or self.settings.web_currency)
 
     def render(
         self,
@@ -323,7 +322,7 @@ class Pages:
             status, body = await api.call(
                 "GET",
                 f"/v1/users/{uid}/recommendations",
-                params={"k": self.web.web_k, "explain": "true", **query},
+                params={"k": self.settings.web_k, "explain": "true", **query},
                 key=server_key(self.settings),
             )
             if profile is not None:
@@ -335,7 +334,7 @@ class Pages:
                 params={"explain": "true"},
                 json={
                     "item_ids": session,
-                    "k": self.web.web_k,
+                    "k": self.settings.web_k,
                     # The JSON body takes lists of categories / brands (the query takes repeats).
                     **{
                         k: [v] if k in ("category", "brand") else v
@@ -386,7 +385,7 @@ class Pages:
 
     def _user_choices(self, state: ServingState) -> list[str]:
         """The most active users of the served model (by distinct items in training)."""
-        n = self.web.web_user_choices
+        n = self.settings.web_user_choices
         snapshot = state.current.snapshot
         seen = snapshot.model.seen_.tocsr()
         counts = np.diff(seen.indptr)
@@ -445,7 +444,7 @@ class Pages:
             description=description,
             similar=similar,
             notice=_notice(notice, uid, stored),
-            events_enabled=self.web.web_events,
+            events_enabled=self.settings.web_events,
             unknown_shopper=unknown,
         )
         if uid is None:
@@ -480,7 +479,7 @@ class Pages:
             status, body = await Api(request).call(
                 "GET",
                 "/v1/search",
-                params={"q": query, "user_id": uid, "k": self.web.web_k},
+                params={"q": query, "user_id": uid, "k": self.settings.web_k},
                 key=server_key(self.settings),
             )
             if status == 200 and isinstance(body, Mapping):
@@ -528,7 +527,7 @@ class Pages:
         stored on the server without a user id, and the page says so).
         """
         is_json = request.headers.get("content-type", "").startswith("application/json")
-        if not self.web.web_events:
+        if not self.settings.web_events:
             return json_error(403, "web_events_disabled", "events from the web pages are off")
         if not same_origin(request):
             return json_error(403, "cross_origin", "events are accepted from this site only")
@@ -833,7 +832,7 @@ class Pages:
         if row is None:
             return Response(status_code=404)
         record = {column: catalogue.value(row, column) for column in PICTURE_COLUMNS}
-        local = local_image(record, self.web.web_images_dir)
+        local = local_image(record, self.settings.web_images_dir)
         if local is not None:
             path, media_type = local
             return Response(
