@@ -345,3 +345,19 @@ def test_serving_uses_only_the_public_model_contract() -> None:
         hit for path in files for hit in contract_violations(path.read_text(), _module_name(path))
     ]
     assert found == [], "\n".join(found)
+
+
+def test_web_pages_are_views_over_the_engine() -> None:
+    """serving/web/ renders; it reads the store only through the engine (ServingState)."""
+    import ast
+
+    web = Path(__file__).resolve().parents[2] / "src" / "digirec" / "serving" / "web"
+    found = []
+    for path in sorted(web.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "store":
+                found.append(f"{path.name}:{node.lineno} .store")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("digirec.store"):
+                found.append(f"{path.name}:{node.lineno} imports {node.module}")
+    assert not found, found

@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from digirec import columns as C
 from digirec.artifacts import Bundle, ItemFilter, load_bundle
+from digirec.serving.engine.analytics import event_rate
 from digirec.serving.engine.catalogue import VIA_ATTRIBUTES, VIA_MODEL, Catalogue, FilterMask
 from digirec.serving.engine.evidence import ServingEvidence
 from digirec.serving.engine.explain import chronological_history, explain_ranked
@@ -58,7 +59,7 @@ from digirec.serving.engine.search import CatalogueSearch
 from digirec.serving.engine.snapshot import Current, ModelSnapshot, bundle_to_load
 from digirec.serving.errors import ServingError
 from digirec.serving.settings import ServeSettings
-from digirec.store.base import Store, StoredEvent
+from digirec.store.base import DeletionRecord, Store, StoredEvent
 
 log = logging.getLogger("digirec.serving")
 
@@ -203,6 +204,14 @@ class ServingState:
         """The user's events since the served model was trained, oldest first (lock-free:
         see :meth:`RealtimeHistories.events`)."""
         return self._realtime.events(user_id)
+
+    def event_rate(self, now: float | None = None) -> dict[str, Any]:
+        """Events per minute over the last hour (the operator's page; bounded store read)."""
+        return event_rate(self.store, now)
+
+    def deletion_records(self) -> list[DeletionRecord]:
+        """Every deletion request with its status (the operator's page)."""
+        return list(self.store.deletions())
 
     def knows_item(self, item_id: str) -> bool:
         """Whether the served catalogue has ``item_id``."""

@@ -64,10 +64,11 @@ Settings (``DIGIREC_*`` environment variables, read when the app is created)
 ``DIGIREC_WEB_IMAGES_DIR`` folder of catalogue image files (``image_url`` / ``image_path``)
 """
 
+from digirec.serving.engine.analytics import event_rate
 from digirec.serving.web.helpers import SESSION_COOKIE, WEB_EVENTS
 from digirec.serving.web.i18n import LABELS, LANGS
 from digirec.serving.web.images import encode_png
-from digirec.serving.web.pages import event_rate, web_router
+from digirec.serving.web.pages import web_router
 
 __all__ = [
     "LABELS",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,43 +70,6 @@ _STATIC_TYPES = {
     "png": "image/png",
     "ico": "image/x-icon",
 }
-#: How far back the admin page reads the event log for the event rate (bounded work).
-_RATE_SCAN_EVENTS = 50_000
-
-
-# ====================================================================== event rate
-def event_rate(state: ServingState, now: float | None = None) -> dict[str, Any]:
-    """Events per minute over the last hour, from the store's event log.
-
-    Reads at most the latest :data:`_RATE_SCAN_EVENTS` events (event ids grow with time), so
-    the page stays fast on a large log; ``truncated`` says the count is then a lower bound.
-    """
-    import pandas as pd
-
-    now = time.time() if now is None else now
-    store = state.store
-    newest = store.max_event_id()
-    frame = store.interactions_frame(after_id=max(0, newest - _RATE_SCAN_EVENTS))
-    counts = np.zeros(60, dtype=np.int64)
-    truncated = False
-    if len(frame):
-        stamps = frame[C.TIMESTAMP]
-        if not np.issubdtype(stamps.dtype, np.number):
-            stamps = pd.to_datetime(stamps, utc=True).astype("int64") / 1e9
-        seconds = np.asarray(stamps, dtype=float)
-        age = now - seconds
-        recent = age[(age >= 0) & (age < 3600)]
-        minutes = 59 - np.floor(recent / 60).astype(np.int64)
-        np.add.at(counts, minutes, 1)
-        truncated = newest > _RATE_SCAN_EVENTS and bool(len(recent) == len(frame))
-    total = int(counts.sum())
-    return {
-        "per_minute": counts.tolist(),
-        "total": total,
-        "rate": total / 60.0,
-        "truncated": truncated,
-        "scanned": _RATE_SCAN_EVENTS,
-    }
 
 
 # ====================================================================== the router
@@ -645,7 +607,7 @@ class Pages:
                     preview_source = body.get("source")
                 else:
                     preview_error = error_text(body, labels["event_failed"])
-        rate = await run_in_threadpool(event_rate, state)
+        rate = await run_in_threadpool(state.event_rate)
         benchmark_files = [f for f in files if f.is_benchmark]
         return self.render(
             request,
@@ -712,7 +674,7 @@ class Pages:
         api_status, model = await Api(request).call(
             "GET", "/v1/model", key=server_key(self.settings)
         )
-        rate = await run_in_threadpool(event_rate, state)
+        rate = await run_in_threadpool(state.event_rate)
         deletions: list[dict[str, Any]] = []
         manifest: str | None = None
         if unlocked:
@@ -720,7 +682,7 @@ class Pages:
 
             shown = _without_paths(state.current.snapshot.manifest)
             manifest = json.dumps(shown, indent=2, default=str)
-            records = await run_in_threadpool(state.store.deletions)
+            records = await run_in_threadpool(state.deletion_records)
             deletions = [
                 {
                     "deletion_id": r.deletion_id,
