@@ -102,6 +102,12 @@ def list_length(settings: ServeSettings, k: int | None) -> int:
     return k
 
 
+def check_batch_size(settings: ServeSettings, n: int, what: str, field: str) -> None:
+    """A request list holds at most ``max_batch`` entries (422 ``batch_too_large``)."""
+    if n > settings.max_batch:
+        raise ServingError(422, "batch_too_large", f"at most {settings.max_batch} {what}", field)
+
+
 def explain_or_default(settings: ServeSettings, explain: bool | None) -> bool:
     """The request's ``explain``, else the server's setting."""
     return settings.explain if explain is None else explain

@@ -13,6 +13,7 @@ from digirec.serving.routes._shared import (
     IdempotencyKey,
     Metrics,
     State,
+    check_batch_size,
 )
 from digirec.store import EventRecord
 from digirec.store.base import ClientEventIdConflict, DeletedUserError
@@ -47,10 +48,7 @@ def post_events(
     items). A retry with the same ``client_event_id`` / ``Idempotency-Key`` stores nothing new.
     """
     settings = state.settings
-    if len(body.events) > settings.max_batch:
-        raise ServingError(
-            422, "batch_too_large", f"at most {settings.max_batch} events per batch", "events"
-        )
+    check_batch_size(settings, len(body.events), "events per batch", "events")
     now = time.time()
     latest = now + settings.max_clock_skew_s
     for i, event in enumerate(body.events):

@@ -28,6 +28,7 @@ from digirec.serving.routes._shared import (
     MinPrice,
     State,
     UserIdPath,
+    check_batch_size,
     explain_or_default,
     list_length,
     serving_state,
@@ -195,10 +196,7 @@ def session_recommendations(
 ) -> S.RecommendationResponse:
     """Recommendations for an anonymous session (``source="session"``)."""
     settings = state.settings
-    if len(body.item_ids) > settings.max_batch:
-        raise ServingError(
-            422, "batch_too_large", f"at most {settings.max_batch} item ids", "item_ids"
-        )
+    check_batch_size(settings, len(body.item_ids), "item ids", "item_ids")
     ranked = state.recommend_session(
         body.item_ids,
         list_length(settings, body.k),
@@ -219,10 +217,7 @@ def batch_recommendations(
 ) -> S.BatchResponse:
     """Lists for many users in one call (each as ``GET /v1/users/{id}/recommendations``)."""
     settings = state.settings
-    if len(body.user_ids) > settings.max_batch:
-        raise ServingError(
-            422, "batch_too_large", f"at most {settings.max_batch} user ids", "user_ids"
-        )
+    check_batch_size(settings, len(body.user_ids), "user ids", "user_ids")
     size = list_length(settings, body.k)
     filters = body_filter(body)
     results = [
