@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from digirec import columns as C
 from digirec.data.dataset import Dataset
@@ -97,9 +98,35 @@ def test_topk_mixed_rows_match_a_per_row_reference() -> None:
         np.testing.assert_array_equal(vals[row, : len(ref)], scores[row, ref])
 
 
-def test_block_rows_bounds_the_block_and_keeps_results() -> None:
+def test_block_rows_bounds_the_block() -> None:
     from digirec.retrieval.topk import MAX_BLOCK_ELEMENTS, block_rows
 
     assert block_rows(100_000, 1024) * 100_000 <= MAX_BLOCK_ELEMENTS
     assert block_rows(1_682, 1024) == 1024  # small catalogues keep the caller's batch
     assert block_rows(10**9, 1024) == 1  # never zero rows
+
+
+def test_ranking_in_small_blocks_gives_the_lists_of_one_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """recommend_idx in blocks of a few rows equals one whole-matrix ranking (popularity: ties)."""
+    import digirec.retrieval.topk as topk_module
+    from digirec.models.registry import create_model
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {
+            C.USER_ID: [f"u{u}" for u in rng.integers(0, 60, 900)],
+            C.ITEM_ID: [f"i{i}" for i in rng.zipf(1.6, 900) % 80],
+        }
+    )
+    ds = Dataset.from_interactions(frame)
+    users = np.arange(ds.n_users)
+    for name in ("pop", "ease"):
+        model = create_model(name).fit(ds)
+        whole_items, whole_scores = model.recommend_idx(users, 10)
+        monkeypatch.setattr(topk_module, "MAX_BLOCK_ELEMENTS", 3 * ds.n_items)  # 3-row blocks
+        items, scores = model.recommend_idx(users, 10)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(items, whole_items)
+        np.testing.assert_array_equal(scores, whole_scores)
