@@ -146,3 +146,55 @@ def _reuse_data() -> Dataset:
     return Dataset.from_interactions(
         pd.DataFrame(rows, columns=[C.USER_ID, C.ITEM_ID, C.TIMESTAMP])
     )
+
+
+def test_no_tune_hybrid_reuses_the_standalone_fits_and_gives_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--no-tune``: the hybrid's components are fixed (no component grid is searched) and are
+    the benchmark's own standalone fits, on train and on train + validation; the result is the
+    one a hybrid fitted on its own gives, and its reported fit time still counts the reused
+    refits."""
+    from digirec.models.ease import EASEModel
+
+    ds = _reuse_data()
+    params = {
+        "ease": {"lambda": 10.0},
+        "hybrid": {"components": [{"model": "ease"}, {"model": "pop"}]},
+    }
+    fits: list[int] = []
+    real_fit = EASEModel._fit
+
+    def counting_fit(self: EASEModel, dataset: Dataset, valid: Dataset | None) -> None:
+        fits.append(dataset.n_interactions)
+        real_fit(self, dataset, valid)
+
+    monkeypatch.setattr(EASEModel, "_fit", counting_fit)
+    both = run_benchmark(ds, ["ease", "hybrid"], tune=False, params=params)
+    # One EASE fit on train and one refit on train + validation, not two of each.
+    assert len(fits) == 2 and fits[0] < fits[1]
+    alone = run_benchmark(ds, ["hybrid"], tune=False, params=params)
+    assert len(fits) == 4
+    ease, hybrid = both["results"]
+    (own,) = alone["results"]
+    assert hybrid["test"] == own["test"] and hybrid["valid"] == own["valid"]
+    components = hybrid["params"]["components"]
+    assert [c["model"] for c in components] == ["ease", "pop"]
+    assert all(c["fixed"] for c in components)
+    assert components[0]["params"]["lambda"] == 10.0  # the run's EASE setting, not a grid's
+    assert sum(c["weight"] for c in components) == pytest.approx(1.0)
+    assert hybrid["fit_seconds"] >= ease["fit_seconds"]
+
+
+def test_no_tune_marks_every_hybrid_component_fixed() -> None:
+    from digirec.models.hybrid import with_run_settings
+
+    hybrid = {"components": [{"model": "ease", "grid": {"lambda": [1.0, 2.0]}}, {"model": "als"}]}
+    grids = {"als": {"factors": [8, 16]}}
+    tuned = with_run_settings(hybrid, {"als": {"iterations": 3}}, grids)
+    fixed = with_run_settings(hybrid, {"als": {"iterations": 3}}, grids, tune=False)
+    assert [c["fixed"] for c in tuned["components"]] == [False, False]
+    assert tuned["components"][1]["grid"] == {"factors": [8, 16]}
+    assert [c["fixed"] for c in fixed["components"]] == [True, True]
+    assert [c["grid"] for c in fixed["components"]] == [None, None]
+    assert fixed["components"][1]["params"] == {"iterations": 3}

@@ -20,7 +20,7 @@ resolved setting -- chosen component parameters and weights, ``tune=False`` -- s
 benchmark's refit on train + validation (and a saved bundle) reuses them without looking at
 validation again. ``reused_search_seconds_`` is the fitting time of the component searches that
 were reused from earlier in the same benchmark, so the hybrid's reported tuning time includes
-them.
+them; ``reused_refit_seconds_`` (on a refit hybrid) is the same for the components' refits.
 """
 
 from __future__ import annotations
@@ -109,11 +109,11 @@ class HybridModel(Recommender):
     specs_: list[ComponentSpec]
     unseen_valid_users_: IdxArray | None
     reused_search_seconds_: float
+    reused_refit_seconds_: float
 
     # ------------------------------------------------------------------ fit
     def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
-        from digirec.models.registry import create_model
-        from digirec.training.tuning import TUNING_GRIDS, grid_search
+        from digirec.training.tuning import TUNING_GRIDS, fit_setting, grid_search
 
         tune = self.config.tune and valid is not None
         specs = [spec.model_copy(deep=True) for spec in self.config.components]
@@ -135,7 +135,8 @@ class HybridModel(Recommender):
                     # Its cost was paid earlier in the run; count it here too (honest time).
                     self.reused_search_seconds_ += search.search_seconds
             else:
-                model = create_model(spec.model, spec.params).fit(dataset, valid)
+                model, reused = fit_setting(spec.model, spec.params, dataset, valid)
+                self.reused_search_seconds_ += reused
             # The resolved parameters (e.g. a tuned lambda, or the epochs early stopping chose)
             # replace the searched ones, so a refit reproduces this setting.
             spec.params = model.get_config()
@@ -182,9 +183,14 @@ class HybridModel(Recommender):
         self._check_fitted()
         if not self._same_index_space(dataset):
             return super().refit(dataset)
+        from digirec.training.tuning import refit_model
+
         clone = copy.copy(self)
         clone.seen_ = dataset.user_item_matrix(binary=True)
-        clone.components_ = [model.refit(dataset) for model in self.components_]
+        refits = [refit_model(model, dataset) for model in self.components_]
+        clone.components_ = [model for model, _ in refits]
+        # Inside a benchmark the components' refits are the standalone models' (reused).
+        clone.reused_refit_seconds_ = sum(seconds for _, seconds in refits)
         return clone
 
     def _split_valid_users(self, valid: Dataset) -> tuple[IdxArray, IdxArray]:
@@ -340,9 +346,16 @@ def with_run_settings(
     hybrid_params: Mapping[str, Any],
     params: Mapping[str, Mapping[str, Any]],
     grids: Mapping[str, Mapping[str, Any]] | None,
+    *,
+    tune: bool = True,
 ) -> dict[str, Any]:
     """The hybrid's parameters with the run's per-model ``params`` and ``grids`` handed to its
     components (what ``digirec benchmark --params/--grid`` give each model).
+
+    A run that does not tune (``--no-tune``) marks every component ``fixed``: the components
+    are the run's fixed settings, as the standalone models are (and inside a benchmark they are
+    those very fits, :func:`~digirec.training.tuning.fit_setting`); the blend weights are still
+    fitted on validation, as the other models' parameters are.
 
     A component's own ``params`` win over the run's for the same model, and its own ``grid``
     over the run's grid; a component without either gets the run's (``--grid '{"ease":
@@ -360,7 +373,9 @@ def with_run_settings(
     for spec in specs:
         spec = spec.model_copy(deep=True)
         spec.params = {**dict(params.get(spec.model, {})), **spec.params}
-        if spec.grid is None and grids is not None and spec.model in grids:
+        if not tune:
+            spec.fixed, spec.grid = True, None
+        elif spec.grid is None and grids is not None and spec.model in grids:
             spec.grid = {k: list(v) for k, v in grids[spec.model].items()}
         out.append(spec.model_dump(mode="json"))
     resolved["components"] = out

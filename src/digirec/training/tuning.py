@@ -173,6 +173,10 @@ def _cutoff(metric: str) -> int:
 _SEARCHES: ContextVar[dict[tuple[Any, ...], tuple[SearchResult[Any], Dataset, Dataset]] | None] = (
     ContextVar("digirec_searches", default=None)
 )
+#: Refits already done in the active :func:`reuse_searches` scope, by (model id, data set id).
+_REFITS: ContextVar[
+    dict[tuple[int, int], tuple[Recommender, float, Recommender, Dataset]] | None
+] = ContextVar("digirec_refits", default=None)
 
 
 @contextmanager
@@ -185,10 +189,53 @@ def reuse_searches() -> Iterator[None]:
     block, together with the data sets they were computed on.
     """
     token = _SEARCHES.set({})
+    refits = _REFITS.set({})
     try:
         yield
     finally:
+        _REFITS.reset(refits)
         _SEARCHES.reset(token)
+
+
+def fit_setting(
+    model_name: str, params: Mapping[str, Any], train: Dataset, valid: Dataset | None
+) -> tuple[Recommender, float]:
+    """``(model, reused_seconds)``: ``model_name`` fitted with the fixed ``params`` on ``train``.
+
+    Inside :func:`reuse_searches`, the model of an identical one-setting search earlier in the
+    block (the benchmark's ``--no-tune`` run of the same model on the same split) is returned
+    instead of fitting again, with that fit's seconds as ``reused_seconds`` (0 when fitted here).
+    A hybrid's fixed components go through this.
+    """
+    cache = _SEARCHES.get()
+    if cache is not None and valid is not None:
+        eval_ks = sorted({10, 20, _cutoff(TUNING_METRIC)})
+        key = _search_key(model_name, train, valid, {}, params, eval_ks, TUNING_METRIC)
+        hit = cache.get((*key, True))
+        if hit is not None and hit[0].best_model is not None:
+            return hit[0].best_model, hit[0].search_seconds
+    return create_model(model_name, dict(params)).fit(train, valid), 0.0
+
+
+def refit_model(model: Recommender, data: Dataset) -> tuple[Recommender, float]:
+    """``(model.refit(data), reused_seconds)``.
+
+    Inside :func:`reuse_searches` the refit of the same fitted model on the same data set is
+    done once: a hybrid's components are the benchmark's standalone models, refit on the same
+    train + validation. ``reused_seconds`` is what the reused refit took (0 when refit here), so
+    callers can report the cost without reuse.
+    """
+    cache = _REFITS.get()
+    key = (id(model), id(data))
+    if cache is not None and key in cache:
+        return cache[key][0], cache[key][1]
+    start = time.perf_counter()
+    refitted = model.refit(data)
+    seconds = time.perf_counter() - start
+    if cache is not None:
+        # The model and data set are kept with the result so their ids cannot be reused.
+        cache[key] = (refitted, seconds, model, data)
+    return refitted, 0.0
 
 
 def _search_key(
@@ -367,16 +414,19 @@ def run_settings(
     name: str,
     params: Mapping[str, Mapping[str, Any]] | None,
     grids: Mapping[str, Mapping[str, Sequence[Any]]] | None,
+    *,
+    tune: bool = True,
 ) -> dict[str, Any]:
     """The base parameters of ``name`` in a run (its ``--params`` entry); a model made of other
-    models (the hybrid) also hands each component the run's entries for that component."""
+    models (the hybrid) also hands each component the run's entries for that component, fixed
+    when the run does not tune (``--no-tune``: no component grid is searched either)."""
     from digirec.models.hybrid import HybridModel, with_run_settings
     from digirec.models.registry import get_model_class
 
     params = params or {}
     base = dict(params.get(name, {}))
     if issubclass(get_model_class(name), HybridModel):
-        base = with_run_settings(base, params, grids)
+        base = with_run_settings(base, params, grids, tune=tune)
     return base
 
 
@@ -553,7 +603,11 @@ def tune_and_refit(
         return create_model(name, setting)
 
     factory: Callable[[dict[str, Any]], Any] = registered if make is None else make
-    base = run_settings(name, params, grids) if make is None else dict((params or {}).get(name, {}))
+    base = (
+        run_settings(name, params, grids, tune=tune)
+        if make is None
+        else dict((params or {}).get(name, {}))
+    )
     search = _search(
         name,
         factory,
@@ -572,12 +626,15 @@ def tune_and_refit(
     assert search.best_model is not None
     say(f"[{name}] {'retrain' if retrain else 'refit'} with {search.best.params}")
     start = time.perf_counter()
+    reused = 0.0
     if retrain:
         model = factory(dict(search.best.params))
         model.fit(refit_data)
     else:
-        model = search.best_model.refit(refit_data)
-    fit_seconds = time.perf_counter() - start
+        model, reused = refit_model(search.best_model, refit_data)
+    # The cost without reuse: refits this one reused (a hybrid's components) count too.
+    fit_seconds = time.perf_counter() - start + reused
+    fit_seconds += float(getattr(model, "reused_refit_seconds_", 0.0))
     return TunedModel(
         name=name,
         search=search,
