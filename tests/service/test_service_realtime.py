@@ -157,3 +157,31 @@ def test_user_attributes(client: TestClient) -> None:
         "user_id": "new-user-7",
         "city_tier": 2,
     }
+
+
+def test_exclude_purchased_drops_every_stored_purchase_and_nothing_else(
+    backend: str, client: TestClient, shop: Shop
+) -> None:
+    """``exclude_seen=false`` keeps the user's history in the ranking; ``exclude_purchased``
+    (the default) still drops what they bought, in the store and in real time. Checked against
+    the unexcluded ranking with the purchases filtered out by hand."""
+    user = known_user(shop, 3)
+    viewed, bought = _ids(_recs(client, user, exclude_seen=False))[:2]
+    events = [
+        {"user_id": user, "item_id": bought, "event": "purchase"},
+        {"user_id": user, "item_id": viewed, "event": "view"},
+    ]
+    assert client.post("/v1/events", json={"events": events}, headers=AUTH).status_code == 200
+    raw = shop.raw.interactions
+    purchases = {
+        *raw.loc[(raw["user_id"] == user) & (raw["event"] == "purchase"), "item_id"].astype(str),
+        bought,
+    }
+    k = 10
+    everything = _ids(
+        _recs(client, user, exclude_seen=False, exclude_purchased=False, k=k + len(purchases))
+    )
+    kept = _ids(_recs(client, user, exclude_seen=False))
+    assert bought in everything and not set(kept) & purchases
+    assert kept == [item for item in everything if item not in purchases][:k]
+    assert viewed in kept  # a view is history, not a purchase

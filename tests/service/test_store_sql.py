@@ -84,6 +84,11 @@ def test_event_batch_is_one_transaction(backend: str, store: Store) -> None:
     assert events["event"].tolist() == ["view", "purchase"]
     assert events["rating"].iloc[1] == 5
     assert store.user_events("alice", limit=1)["event"].tolist() == ["purchase"]
+    # The narrow read of the hot path is the same events in the same order as the frame.
+    assert store.user_item_events("alice") == list(
+        zip(events["item_id"], events["event"], strict=True)
+    )
+    assert store.user_item_events("nobody") == []
     after = store.interactions_frame(after_id=stored[0].event_id)
     assert after[EVENT_ID].tolist() == [stored[1].event_id]
 

@@ -265,6 +265,11 @@ class Store(ABC):
         """One user's events, oldest first (the newest ``limit`` when given)."""
 
     @abstractmethod
+    def user_item_events(self, user_id: str) -> list[tuple[str, str]]:
+        """One user's ``(item_id, event)`` pairs, oldest first: the narrow read of the
+        serving hot path (an explanation's history, the purchases to exclude)."""
+
+    @abstractmethod
     def interactions_frame(self, *, after_id: int = 0) -> pd.DataFrame:
         """Events with ``event_id > after_id`` as a canonical interactions frame.
 

@@ -639,6 +639,17 @@ class SQLStore(Store):
             rows = rows[::-1]
         return _events_frame(rows)
 
+    def user_item_events(self, user_id: str) -> list[tuple[str, str]]:
+        table = self._t["events"]
+        query = (
+            sa.select(table.c[C.ITEM_ID], table.c[C.EVENT])
+            .where(table.c[C.USER_ID] == user_id)
+            .order_by(table.c[EVENT_ID])
+        )
+        # Plain tuples, no DataFrame: on the explain path the frame cost more than the query.
+        with self._read() as conn:
+            return [(str(item), str(event)) for item, event in conn.execute(query)]
+
     def interactions_frame(self, *, after_id: int = 0) -> pd.DataFrame:
         with self._read() as conn:
             return self._interactions(conn, after_id)

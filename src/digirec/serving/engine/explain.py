@@ -114,12 +114,11 @@ def chronological_history(
     from, not a recent window of it."""
     assert ranked.user_id is not None
     scored = set(ranked.history_rows)
-    frame = store.user_events(ranked.user_id)
     proxies = ranked.current.catalogue.proxies
     positions = ranked.current.catalogue.positions
     idx: list[int] = []
     kinds: list[str | None] = []
-    for item, kind in zip(frame[C.ITEM_ID].astype(str), frame[C.EVENT].astype(str), strict=True):
+    for item, kind in store.user_item_events(ranked.user_id):
         row = positions.get(item)
         if row is not None and proxies[row] >= 0 and int(proxies[row]) in scored:
             idx.append(int(proxies[row]))

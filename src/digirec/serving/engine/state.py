@@ -242,9 +242,10 @@ class ServingState:
         if exclude_seen:
             excluded = np.concatenate([trained, recent_rows])
         elif exclude_purchased:
-            purchases = self.store.user_events(user_id)
-            bought = purchases.loc[purchases[C.EVENT] == "purchase", C.ITEM_ID].astype(str)
-            excluded = self.ranking.rows_of(current, bought.tolist())
+            bought = [
+                item for item, event in self.store.user_item_events(user_id) if event == "purchase"
+            ]
+            excluded = self.ranking.rows_of(current, bought)
         exclude[excluded] = True
         history, weights = self.ranking.weighted_history(current, user_row, recent)
         model = snap.model
