@@ -73,6 +73,26 @@ def test_topk_matches_full_sort_reference_on_random_ties() -> None:
         assert got == ref
 
 
+def test_one_row_at_a_time_gives_the_batch_lists() -> None:
+    """The service ranks one row per request (a 1-D path of its own): every row of the mixed
+    matrix ranked alone gives the batch path's list and scores, padding included."""
+    rng = np.random.default_rng(12)
+    n_items = 60
+    ranks = tie_break_ranks(n_items, random_state=5)
+    scores = rng.standard_normal((30, n_items)).astype(np.float32)
+    scores[5:15] = rng.integers(0, 3, size=(10, n_items))
+    scores[15:20, rng.random(n_items) < 0.5] = -np.inf
+    scores[20:23, : n_items - 3] = -np.inf
+    scores[23, 7] = np.inf
+    scores[24, :] = -np.inf
+    for k in (1, 8, n_items, n_items + 5):
+        items, vals = topk(scores, k, ranks)
+        for row in range(len(scores)):
+            one_items, one_vals = topk(scores[row : row + 1], k, ranks)
+            np.testing.assert_array_equal(one_items[0], items[row])
+            np.testing.assert_array_equal(one_vals[0], vals[row])
+
+
 def test_tie_permutation_is_not_id_order() -> None:
     ranks = tie_break_ranks(1000, random_state=42)
     assert sorted(ranks.tolist()) == list(range(1000))

@@ -199,4 +199,13 @@ def serve(
             )
         else:
             say("the store already holds data: --seed-from-data skipped")
-    uvicorn.run(create_app(settings, store=store), host=host, port=port, log_level=log_level)
+    from digirec.serving.http_protocol import CoalescingHttpToolsProtocol
+
+    # One socket write per response (serving/http_protocol.py); uvloop when installed.
+    uvicorn.run(
+        create_app(settings, store=store),
+        host=host,
+        port=port,
+        log_level=log_level,
+        http=CoalescingHttpToolsProtocol,
+    )

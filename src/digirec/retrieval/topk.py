@@ -56,6 +56,9 @@ def topk(
     if n_rows == 0 or n_items == 0 or k <= 0:
         return out_items, out_scores
     kk = min(k, n_items)
+    if n_rows == 1:
+        _top_of_row(scores[0], kk, tie_ranks, out_items[0], out_scores[0])
+        return out_items, out_scores
     # The k-th largest value is the threshold; every item scoring >= it is a candidate, which
     # includes all items tied at the boundary, so the tie-break is exact.
     part, part_scores = _partial_top(scores, kk)
@@ -86,6 +89,36 @@ def topk(
         out_items[slow[rows[keep]], position[keep]] = cols[keep]
         out_scores[slow[rows[keep]], position[keep]] = values[keep]
     return out_items, out_scores
+
+
+def _top_of_row(
+    row: NDArray[np.floating],
+    kk: int,
+    tie_ranks: NDArray[np.int64],
+    out_items: NDArray[np.int64],
+    out_scores: NDArray[np.float32],
+) -> None:
+    """:func:`topk`'s rule for one row, written into ``out_items`` / ``out_scores``.
+
+    The same threshold and tie-break as the batch path, on 1-D arrays: one list per request
+    is what the service ranks, and the batch path's 2-D bookkeeping (``take_along_axis``,
+    per-row masks) cost more than the selection itself on a few thousand items.
+    """
+    part, part_scores = _partial_top(row[None, :], kk)
+    part, part_scores = part[0], part_scores[0]
+    threshold = part_scores.min()
+    if np.isfinite(part_scores).all() and np.count_nonzero(row >= threshold) == kk:
+        order = np.lexsort((tie_ranks[part], -part_scores))
+        out_items[:kk] = part[order]
+        out_scores[:kk] = part_scores[order]
+        return
+    # Ties at the boundary or excluded (-inf) items among the top: every eligible item
+    # scoring >= the threshold, by (score desc, tie rank asc), the first kk kept.
+    cols = np.flatnonzero((row >= threshold) & ~np.isneginf(row))
+    values = row[cols]
+    order = np.lexsort((tie_ranks[cols], -values))[:kk]
+    out_items[: len(order)] = cols[order]
+    out_scores[: len(order)] = values[order]
 
 
 def _partial_top(

@@ -433,14 +433,15 @@ class RankingEngine:
         if offset:
             scores += np.float32(offset)
         # Category and price hold by construction; any other condition is checked per row.
-        if (
-            item_filter.brands is not None
-            or item_filter.in_stock is not None
-            or (not item_filter.include_unavailable and current.catalogue.available is not None)
-        ):
+        available = current.catalogue.available
+        if item_filter.brands is not None or item_filter.in_stock is not None:
             mask = candidates.get()
             if mask is not None:
                 scores[~mask[rows]] = -np.inf
+        elif not item_filter.include_unavailable and available is not None:
+            # Only the availability rule is left: read it for these rows, not the whole
+            # catalogue-wide mask (Catalogue.mask's rule for a filter without stock or brand).
+            scores[~available[rows]] = -np.inf
         if len(excluded):
             # Global block positions of the excluded rows -> positions in the scored slices.
             where = current.block_positions[excluded]

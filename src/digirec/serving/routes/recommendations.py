@@ -15,6 +15,7 @@ from digirec.serving import schemas as S
 from digirec.serving.engine.ranking import Ranked, Rerank
 from digirec.serving.engine.state import ServingState
 from digirec.serving.errors import ServingError
+from digirec.serving.routes._compiled import CompiledParamsRoute
 from digirec.serving.routes._shared import (
     Brand,
     Category,
@@ -113,12 +114,6 @@ def _json(body: S.RecommendationResponse) -> Response:
     return Response(body.model_dump_json(), media_type="application/json")
 
 
-@reads.get(
-    "/v1/users/{user_id}/recommendations",
-    response_model=S.RecommendationResponse,
-    response_model_exclude_none=False,
-    responses=S.error_responses(404, 422),
-)
 async def user_recommendations(
     request: Request,
     user_id: UserIdPath,
@@ -160,6 +155,18 @@ async def user_recommendations(
     # The hot path is in-memory numpy work of a fraction of a millisecond: run it on the
     # event loop. A thread-pool hop costs more than that (hand-off, wake-ups, GIL).
     return run()
+
+
+# The hot route: its 13 query parameters are validated by one compiled model (_compiled.py).
+reads.add_api_route(
+    "/v1/users/{user_id}/recommendations",
+    user_recommendations,
+    methods=["GET"],
+    response_model=S.RecommendationResponse,
+    response_model_exclude_none=False,
+    responses=S.error_responses(404, 422),
+    route_class_override=CompiledParamsRoute,
+)
 
 
 @reads.get(
