@@ -500,6 +500,37 @@ def test_category_blocks_follow_catalogue_changes(ann_shop: AnnShop, tmp_path: P
     ann.store.close()
 
 
+def test_category_blocks_follow_stock_changes(ann_shop: AnnShop, tmp_path: Path) -> None:
+    """The blocks carry their unavailable positions per catalogue version: an item put out of
+    stock after the blocks were built leaves the block path's list at once, and comes back
+    with ``include_unavailable``."""
+    ann = _serve(ann_shop, tmp_path, "stock", ann_threshold=THRESHOLD)
+    state = ann.state
+    user, phones = "us00001", ItemFilter(categories=["Phones"])
+    top = _ids(state, state.recommend_user(user, 10, phones).rows)[0]
+    frame = state.current.catalogue.frame
+    row = int(np.flatnonzero(frame[C.ITEM_ID].astype(str).to_numpy() == top)[0])
+    record = {
+        C.ITEM_ID: top,
+        C.TITLE: str(frame[C.TITLE].iat[row]),
+        C.CATEGORY: "Phones",
+        C.PRICE: float(frame[C.PRICE].iat[row]),
+        C.IN_STOCK: False,
+    }
+    state.store.upsert_items([record])
+    state.upsert_item(record)
+    assert top not in _ids(state, state.recommend_user(user, 10, phones).rows)
+    everything = ItemFilter(categories=["Phones"], include_unavailable=True)
+    assert top in _ids(state, state.recommend_user(user, 10, everything).rows)
+    # The block path agrees with the catalogue-wide mask it replaces.
+    block = state.current.category_blocks["Phones"]
+    available = state.current.catalogue.available
+    assert available is not None
+    expected = np.flatnonzero(~available[block.rows])
+    np.testing.assert_array_equal(block.unavailable_in(0, len(block.rows)), expected)
+    ann.store.close()
+
+
 def test_session_lists_through_the_index(pair: tuple[Served, Served], ann_shop: AnnShop) -> None:
     ann, exact = pair
     rng = np.random.default_rng(4)

@@ -171,6 +171,14 @@ class CategoryBlock:
     ties: NDArray[np.int64]
     #: Position of the block's first item in the concatenation of all blocks.
     start: int
+    #: Positions (sorted) of the block's items the catalogue's availability rule leaves out
+    #: (out of stock or hidden) in the catalogue version the block was built from.
+    unavailable: NDArray[np.int64]
+
+    def unavailable_in(self, lo: int, hi: int) -> NDArray[np.int64]:
+        """Positions in ``[lo, hi)`` of unavailable items, relative to ``lo``."""
+        first, last = np.searchsorted(self.unavailable, (lo, hi))
+        return self.unavailable[first:last] - lo
 
     def span(self, item_filter: ItemFilter) -> tuple[int, int]:
         """Positions ``[lo, hi)`` whose price passes the filter's price bounds."""
@@ -433,15 +441,18 @@ class RankingEngine:
         if offset:
             scores += np.float32(offset)
         # Category and price hold by construction; any other condition is checked per row.
-        available = current.catalogue.available
         if item_filter.brands is not None or item_filter.in_stock is not None:
             mask = candidates.get()
             if mask is not None:
                 scores[~mask[rows]] = -np.inf
-        elif not item_filter.include_unavailable and available is not None:
-            # Only the availability rule is left: read it for these rows, not the whole
-            # catalogue-wide mask (Catalogue.mask's rule for a filter without stock or brand).
-            scores[~available[rows]] = -np.inf
+        elif not item_filter.include_unavailable:
+            # Only the availability rule is left (Catalogue.mask's rule for a filter without
+            # stock or brand): the block knows its few unavailable positions, so neither the
+            # catalogue-wide mask nor a gather over the scored rows is needed.
+            offset_in_scores = 0
+            for block, lo, hi in parts:
+                scores[block.unavailable_in(lo, hi) + offset_in_scores] = -np.inf
+                offset_in_scores += hi - lo
         if len(excluded):
             # Global block positions of the excluded rows -> positions in the scored slices.
             where = current.block_positions[excluded]

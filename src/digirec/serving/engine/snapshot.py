@@ -169,12 +169,25 @@ class Current:
         vectors = ann.item_vectors[order]
         sorted_prices = prices[order]
         ties = self.snapshot.model.tie_ranks_[order]
+        # Global block positions of the items the availability rule leaves out (sorted).
+        available = cat.available
+        unavailable = (
+            np.empty(0, dtype=np.int64)
+            if available is None
+            else np.flatnonzero(~available[:n_model][order]).astype(np.int64)
+        )
         blocks: dict[Any, CategoryBlock] = {}
         for value, code in lookup.items():
             lo, hi = int(bounds[code]), int(bounds[code + 1])
             if hi > lo:
+                first, last = np.searchsorted(unavailable, (lo, hi))
                 blocks[value] = CategoryBlock(
-                    order[lo:hi], vectors[lo:hi], sorted_prices[lo:hi], ties[lo:hi], lo
+                    order[lo:hi],
+                    vectors[lo:hi],
+                    sorted_prices[lo:hi],
+                    ties[lo:hi],
+                    lo,
+                    unavailable[first:last] - lo,
                 )
         positions = np.empty(n_model, dtype=np.int64)
         positions[order] = np.arange(n_model, dtype=np.int64)
