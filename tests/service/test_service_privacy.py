@@ -108,3 +108,29 @@ def test_deleting_an_unknown_user_is_404(client: TestClient) -> None:
     assert response.json()["error"]["code"] == "unknown_user"
     missing = client.get("/v1/privacy/deletions/" + "a" * 32, headers=AUTH)
     assert missing.status_code == 404
+
+
+def test_a_failed_purge_retrain_shows_in_model_info_and_the_deletion_stays_pending(
+    backend: str, make_client, shop: Shop, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A purge whose retrain fails is not reported done: /v1/model names the failure, the
+    deletion stays pending, the served model is unchanged and the user is still forgotten."""
+    client = make_client()
+    state = client.app.state.serving
+
+    def failing_retrain(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(state, "retrain", failing_retrain)
+    user = known_user(shop, 1)
+    response = client.delete(f"/v1/users/{user}", params={"purge": "immediate"}, headers=AUTH)
+    assert response.status_code == 202
+    state.wait_for_purges()
+    model = client.get("/v1/model").json()
+    assert model["version"] == 1
+    assert any(
+        "privacy purge retrain failed" in p and "No space left" in p for p in model["problems"]
+    ), model["problems"]
+    status = client.get(f"/v1/privacy/deletions/{response.json()['deletion_id']}", headers=AUTH)
+    assert status.status_code == 200 and status.json()["status"] == "pending"
+    assert client.get(f"/v1/users/{user}/recommendations").json()["source"] == "popular"
