@@ -184,3 +184,55 @@ def test_existing_store_gets_the_timestamp_index(tmp_path) -> None:
     indexes = {i["name"] for i in sa.inspect(store.engine).get_indexes("events")}  # type: ignore[attr-defined]
     assert "ix_events_time" in indexes
     store.close()
+
+
+def test_postgres_snapshot_waits_for_an_event_transaction_in_flight(
+    backend: str, store: Store
+) -> None:
+    """PostgreSQL hands out ids before commit: a writer holding id n uncommitted while a later
+    writer commits n + 1 would let a snapshot read max = n + 1 without n, and n would never be
+    replayed (it is below the watermark). The snapshot waits for writers in flight (advisory
+    lock), so every id up to its watermark is in it."""
+    import threading
+    import time
+
+    import sqlalchemy as sa
+
+    from digirec.store.sql import _EVENTS_LOCK, SQLStore
+
+    if backend != "postgres":
+        pytest.skip("SQLite serialises writers with BEGIN IMMEDIATE")
+    assert isinstance(store, SQLStore)
+    events = store._t["events"]
+    with store.engine.connect() as held:
+        transaction = held.begin()
+        held.execute(sa.text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _EVENTS_LOCK})
+        row = {
+            "user_id": "slow-writer",
+            "item_id": "i00001",
+            "event": "view",
+            "timestamp": 1.0,
+            "created_at": time.time(),
+        }
+        early = held.execute(events.insert().values(**row).returning(events.c[EVENT_ID]))
+        early_id = int(early.scalar_one())
+        # A second writer commits a larger id meanwhile (the shared lock lets it through).
+        (later,) = store.add_events([EventRecord("fast-writer", "i00002", "view", 2.0)])
+        assert later.event_id > early_id
+        result: dict[str, object] = {}
+        snapshotting = threading.Thread(target=lambda: result.update(snap=store.snapshot()))
+        snapshotting.start()
+        snapshotting.join(timeout=1.0)
+        assert snapshotting.is_alive(), "the snapshot did not wait for the writer in flight"
+        transaction.commit()
+    snapshotting.join(timeout=30)
+    snap = result["snap"]
+    ids = set(snap.event_ids.tolist())  # type: ignore[attr-defined]
+    assert {early_id, later.event_id} <= ids
+    assert ids == set(range(min(ids), max(ids) + 1)) - _gaps(store, max(ids))
+
+
+def _gaps(store: Store, upper: int) -> set[int]:
+    """Ids up to ``upper`` that no stored event has (deleted ones, rolled-back inserts)."""
+    stored = set(store.interactions_frame()["event_id"].tolist())
+    return {i for i in range(1, upper + 1) if i not in stored}
