@@ -93,6 +93,29 @@ def test_one_row_at_a_time_gives_the_batch_lists() -> None:
             np.testing.assert_array_equal(one_vals[0], vals[row])
 
 
+def test_wide_ties_at_the_threshold_match_a_full_sort() -> None:
+    """A sparse model scores most items 0: thousands tie at the threshold, and those rows are
+    ranked one by one with a partition of the tie ranks. Same lists as a full sort."""
+    rng = np.random.default_rng(21)
+    n_rows, n_items, k = 40, 3000, 10
+    ranks = tie_break_ranks(n_items, random_state=9)
+    scores = np.zeros((n_rows, n_items), dtype=np.float32)
+    for row in range(n_rows):
+        hot = rng.choice(n_items, size=int(rng.integers(0, 2 * k)), replace=False)
+        scores[row, hot] = rng.integers(1, 4, size=len(hot))  # ties above the threshold too
+        scores[row, rng.random(n_items) < 0.3] = -np.inf
+    scores[3] = -np.inf
+    scores[4, :5] = 0.0
+    scores[4, 5:] = -np.inf  # fewer eligible items than k
+    items, vals = topk(scores, k, ranks)
+    for row in range(n_rows):
+        ok = np.flatnonzero(~np.isneginf(scores[row]))
+        ref = sorted(ok, key=lambda i: (-scores[row, i], ranks[i]))[:k]
+        assert items[row, : len(ref)].tolist() == ref
+        assert (items[row, len(ref) :] == -1).all()
+        np.testing.assert_array_equal(vals[row, : len(ref)], scores[row, ref])
+
+
 def test_tie_permutation_is_not_id_order() -> None:
     ranks = tie_break_ranks(1000, random_state=42)
     assert sorted(ranks.tolist()) == list(range(1000))

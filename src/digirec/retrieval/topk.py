@@ -16,6 +16,9 @@ from numpy.typing import NDArray
 #: project's 2-core machine. 4M float32 scores are 16 MB, under glibc's mmap threshold.
 MAX_BLOCK_ELEMENTS = 1 << 22
 
+#: Tied candidates per list slot above which rows are ranked one by one (_top_of_tied_row).
+_WIDE_TIES = 16
+
 
 def block_rows(n_items: int, batch_size: int) -> int:
     """Rows per scoring block: at most ``batch_size`` and at most :data:`MAX_BLOCK_ELEMENTS`
@@ -77,7 +80,12 @@ def topk(
     # scoring >= the threshold, ranked by (score desc, tie rank asc), the first kk kept. One
     # vectorised sort over all such rows; with a popularity model most rows tie at the boundary.
     slow = np.flatnonzero(~clean)
-    if slow.size:
+    if slow.size and n_candidates[slow].sum() > _WIDE_TIES * kk * slow.size:
+        # Wide ties at the threshold (a sparse model scores most items 0): sorting every tied
+        # item of every row costs far more than picking the kk needed ones row by row.
+        for i in slow.tolist():
+            _top_of_tied_row(scores[i], threshold[i], kk, tie_ranks, out_items[i], out_scores[i])
+    elif slow.size:
         sub = scores[slow]
         eligible = (sub >= threshold[slow, None]) & ~np.isneginf(sub)
         rows, cols = np.nonzero(eligible)
@@ -112,9 +120,34 @@ def _top_of_row(
         out_items[:kk] = part[order]
         out_scores[:kk] = part_scores[order]
         return
-    # Ties at the boundary or excluded (-inf) items among the top: every eligible item
-    # scoring >= the threshold, by (score desc, tie rank asc), the first kk kept.
-    cols = np.flatnonzero((row >= threshold) & ~np.isneginf(row))
+    _top_of_tied_row(row, threshold, kk, tie_ranks, out_items, out_scores)
+
+
+def _top_of_tied_row(
+    row: NDArray[np.floating],
+    threshold: np.floating | float,
+    kk: int,
+    tie_ranks: NDArray[np.int64],
+    out_items: NDArray[np.int64],
+    out_scores: NDArray[np.float32],
+) -> None:
+    """A row with ties at its ``threshold`` (the kk-th largest score) or excluded (-inf)
+    items among its top: every eligible item scoring >= the threshold, by (score desc, tie
+    rank asc), the first kk kept.
+
+    Fewer than kk items score above the threshold; of the items tied at it, only the ones with
+    the smallest tie ranks can make the list, so they are picked with a partition instead of
+    sorting every tied item (thousands when a sparse model scores most items 0).
+    """
+    above = np.flatnonzero(row > threshold)
+    # -inf marks an excluded item: tied at a -inf threshold is not eligible.
+    tied = np.flatnonzero(row == threshold) if threshold != -np.inf else above[:0]
+    need = kk - len(above)
+    if need <= 0:
+        tied = tied[:0]
+    elif len(tied) > need:
+        tied = tied[np.argpartition(tie_ranks[tied], need - 1)[:need]]
+    cols = np.concatenate([above, tied])
     values = row[cols]
     order = np.lexsort((tie_ranks[cols], -values))[:kk]
     out_items[: len(order)] = cols[order]
