@@ -44,12 +44,13 @@ Events from the shop front
 Writing events needs an API key, and a key must never be embedded in a page. The browser
 therefore posts events to ``POST /web/events`` on the same origin; the server forwards them to
 ``POST /v1/events`` with its own (first configured) key. The proxy only accepts ``click``,
-``view``, ``cart`` and ``purchase`` for catalogue items, only from the same origin (checked with
-``Origin`` / ``Sec-Fetch-Site``, so other sites cannot post through a visitor's browser), and
-can be switched off with ``DIGIREC_WEB_EVENTS=false``. The check is no authentication: anyone who
-can open the shop can post such events for the shopper they pick (a script can forge an
-``Origin``). The shop front is a demonstration and operations tool; a production shop sends its
-events from its own backend with its key and turns the proxy off. Admin
+``view``, ``cart`` and ``purchase`` for catalogue items, and only for the shopper of a valid
+shopper session: a signed cookie that the shop page issues when it shows that shopper, bound to
+that user id and rate-limited per session (:mod:`digirec.serving.shopper`). ``Origin`` and
+``Referer`` headers are not consulted (a script sets them at will). The proxy can be switched
+off with ``DIGIREC_WEB_EVENTS=false``. Anyone who can open the shop can still pick a shopper and
+post events as that shopper: the shop front is a demonstration and operations tool, and a
+production shop sends its events from its own backend with its key and turns the proxy off. Admin
 actions never use the server's key: the admin types a key into a password field, it is sent with
 that one request (never stored in the page or a cookie) and checked like an ``X-API-Key``.
 
