@@ -184,6 +184,11 @@ def test_no_tune_hybrid_reuses_the_standalone_fits_and_gives_the_same_result(
     assert components[0]["params"]["lambda"] == 10.0  # the run's EASE setting, not a grid's
     assert sum(c["weight"] for c in components) == pytest.approx(1.0)
     assert hybrid["fit_seconds"] >= ease["fit_seconds"]
+    # Other reported cut-offs: still one fit and one refit (the reuse is of the fit, not of
+    # the validation scores the standalone search computed).
+    again = run_benchmark(ds, ["ease", "hybrid"], tune=False, params=params, ks=(5,))
+    assert len(fits) == 6
+    assert again["results"][1]["test"]["ndcg@10"] == hybrid["test"]["ndcg@10"]
 
 
 def test_no_tune_marks_every_hybrid_component_fixed() -> None:

@@ -175,6 +175,11 @@ def _cutoff(metric: str) -> int:
 _SEARCHES: ContextVar[dict[tuple[Any, ...], tuple[SearchResult[Any], Dataset, Dataset]] | None] = (
     ContextVar("digirec_searches", default=None)
 )
+#: Fits of one fixed setting in the active :func:`reuse_searches` scope, by (model name, train
+#: id, valid id, setting): what a hybrid's fixed component needs, whatever the search scored.
+_FITS: ContextVar[
+    dict[tuple[str, int, int, str], tuple[Recommender, float, Dataset, Dataset]] | None
+] = ContextVar("digirec_fits", default=None)
 #: Refits already done in the active :func:`reuse_searches` scope, by (model id, data set id).
 _REFITS: ContextVar[
     dict[tuple[int, int], tuple[Recommender, float, Recommender, Dataset]] | None
@@ -191,12 +196,39 @@ def reuse_searches() -> Iterator[None]:
     block, together with the data sets they were computed on.
     """
     token = _SEARCHES.set({})
+    fits = _FITS.set({})
     refits = _REFITS.set({})
     try:
         yield
     finally:
         _REFITS.reset(refits)
+        _FITS.reset(fits)
         _SEARCHES.reset(token)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _fit_key(
+    model_name: str, train: Dataset, valid: Dataset | None, params: Mapping[str, Any]
+) -> tuple[str, int, int, str]:
+    return (model_name, id(train), id(valid), _canonical(dict(params)))
+
+
+def _remember_fit(
+    model_name: str,
+    train: Dataset,
+    valid: Dataset | None,
+    params: Mapping[str, Any],
+    model: Recommender,
+    seconds: float,
+) -> None:
+    """Keep a one-setting fit for :func:`fit_setting` (inside :func:`reuse_searches` only)."""
+    fits = _FITS.get()
+    if fits is not None and valid is not None:
+        # The data sets are kept with the model so their ids cannot be reused meanwhile.
+        fits[_fit_key(model_name, train, valid, params)] = (model, seconds, train, valid)
 
 
 def fit_setting(
@@ -204,19 +236,20 @@ def fit_setting(
 ) -> tuple[Recommender, float]:
     """``(model, reused_seconds)``: ``model_name`` fitted with the fixed ``params`` on ``train``.
 
-    Inside :func:`reuse_searches`, the model of an identical one-setting search earlier in the
-    block (the benchmark's ``--no-tune`` run of the same model on the same split) is returned
-    instead of fitting again, with that fit's seconds as ``reused_seconds`` (0 when fitted here).
-    A hybrid's fixed components go through this.
+    Inside :func:`reuse_searches`, a fit of the same model, setting and split earlier in the
+    block (the benchmark's ``--no-tune`` run of that model, or another hybrid's component) is
+    returned instead of fitting again, with that fit's seconds as ``reused_seconds`` (0 when
+    fitted here), whatever cut-offs the earlier search scored. A hybrid's fixed components go
+    through this.
     """
-    cache = _SEARCHES.get()
-    if cache is not None and valid is not None:
-        eval_ks = sorted({10, 20, _cutoff(TUNING_METRIC)})
-        key = _search_key(model_name, train, valid, {}, params, eval_ks, TUNING_METRIC)
-        hit = cache.get((*key, True))
-        if hit is not None and hit[0].best_model is not None:
-            return hit[0].best_model, hit[0].search_seconds
-    return create_model(model_name, dict(params)).fit(train, valid), 0.0
+    fits = _FITS.get()
+    hit = None if fits is None else fits.get(_fit_key(model_name, train, valid, params))
+    if hit is not None:
+        return hit[0], hit[1]
+    start = time.perf_counter()
+    model = create_model(model_name, dict(params)).fit(train, valid)
+    _remember_fit(model_name, train, valid, params, model, time.perf_counter() - start)
+    return model, 0.0
 
 
 def refit_model(model: Recommender, data: Dataset) -> tuple[Recommender, float]:
@@ -249,15 +282,12 @@ def _search_key(
     eval_ks: Sequence[int],
     metric: str,
 ) -> tuple[Any, ...]:
-    def canonical(value: Any) -> str:
-        return json.dumps(value, sort_keys=True, default=repr)
-
     return (
         model_name,
         id(train),
         id(valid),
-        canonical({k: list(v) for k, v in grid.items()}),
-        canonical(dict(base_params or {})),
+        _canonical({k: list(v) for k, v in grid.items()}),
+        _canonical(dict(base_params or {})),
         tuple(eval_ks),
         metric,
     )
@@ -354,6 +384,10 @@ def _search(
         start = time.perf_counter()
         model.fit(train, valid)
         fit_seconds = time.perf_counter() - start
+        if cacheable and not grid and isinstance(model, Recommender):
+            # A fixed setting (--no-tune): a hybrid's fixed component of the same model,
+            # setting and split is this very fit (fit_setting).
+            _remember_fit(model_name, train, valid, params, model, fit_seconds)
         if score is not None:
             metrics = score(model)
         elif isinstance(model, Recommender) and valid is not None:
