@@ -2,8 +2,7 @@
 
 uvicorn writes a response's head and its body with two ``transport.write`` calls, and uvloop
 sends each at once: two ``write`` syscalls and two TCP segments per response (``strace -c`` on
-``digirec serve`` under load: 6,328 writes for 3,163 requests), so the client wakes twice. On
-loopback the second send costs about as much as the rest of a cached recommendation.
+``digirec serve`` under load: 6,328 writes for 3,163 requests), so the client wakes twice.
 :class:`CoalescingHttpToolsProtocol` hands uvicorn a transport that joins the writes made in one
 event-loop step and sends them in one call at the end of that step: a response that is written
 in one step (every non-streaming response) leaves in one segment, and a streaming response
