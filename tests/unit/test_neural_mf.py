@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from early_stopping_checks import check_fit_leaves_the_config_alone
 
 from digirec import columns as C
 from digirec.data.dataset import Dataset
@@ -198,20 +199,5 @@ def test_fit_leaves_the_config_alone(loss: str) -> None:
     masks = random_split(data, valid_fraction=0.1, test_fraction=0.0, random_state=0)
     train, valid = data.subset(masks.train), data.subset(masks.valid)
     params = {"loss": loss, "factors": 8, "lr": 0.05, "batch_size": 128, "epochs": 40, **QUIET}
-    model = MFModel({**params, "patience": 3, "min_steps_between_evals": 0, "smoothing_window": 1})
-    before = model.config.model_dump()
-    model.fit(train, valid)
-    first = model.history_
-    assert first is not None
-    # The test needs a best epoch before the last (else a cap could not show).
-    assert first.best_epoch < first.n_epochs, first
-    assert model.config.model_dump() == before
-    assert model.get_config()["epochs"] == first.best_epoch  # the refit's setting
-    model.fit(train, valid)
-    second = model.history_
-    assert second is not None and model.config.model_dump() == before
-    assert second.n_epochs == first.n_epochs > first.best_epoch
-    assert [r.metric for r in second.records] == [r.metric for r in first.records]
-    # What a capped second fit would have trained: no more than the first's best epoch.
-    capped = MFModel(model.get_config()).fit(train, valid).history_
-    assert capped is not None and capped.n_epochs <= first.best_epoch < second.n_epochs
+    settings = {**params, "patience": 3, "min_steps_between_evals": 0, "smoothing_window": 1}
+    check_fit_leaves_the_config_alone(MFModel, settings, train, valid)

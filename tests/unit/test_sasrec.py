@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from early_stopping_checks import check_fit_leaves_the_config_alone
 
 from digirec import columns as C
 from digirec.data.dataset import Dataset
@@ -223,20 +224,4 @@ def test_fit_leaves_the_config_alone(order_data: Dataset) -> None:
     masks = leave_one_out(order_data)
     train, valid = order_data.subset(masks.train), order_data.subset(masks.valid)
     settings = {"epochs": 20, "patience": 2, "min_steps_between_evals": 0, "smoothing_window": 1}
-    model = SASRecModel({**FAST, **settings})
-    before = model.config.model_dump()
-    model.fit(train, valid)
-    first = model.history_
-    assert first is not None
-    # The test needs a best epoch before the last (else a cap could not show).
-    assert first.best_epoch < first.n_epochs, first
-    assert model.config.model_dump() == before
-    assert model.get_config()["epochs"] == first.best_epoch  # the refit's setting
-    model.fit(train, valid)
-    second = model.history_
-    assert second is not None and model.config.model_dump() == before
-    assert second.n_epochs == first.n_epochs > first.best_epoch
-    assert [r.metric for r in second.records] == [r.metric for r in first.records]
-    # What a capped second fit would have trained: no more than the first's best epoch.
-    capped = SASRecModel(model.get_config()).fit(train, valid).history_
-    assert capped is not None and capped.n_epochs <= first.best_epoch < second.n_epochs
+    check_fit_leaves_the_config_alone(SASRecModel, {**FAST, **settings}, train, valid)
