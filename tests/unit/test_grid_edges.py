@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from digirec.training.tuning import BUDGET_CAPPED, NATURAL_LOWER_BOUNDS
+from digirec.training.tuning import BUDGET_CAPPED, NATURAL_LOWER_BOUNDS, UNBOUNDED_BY_NONE
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 #: The leave-one-out benchmarks of the real data sets (README result table).
@@ -40,7 +40,11 @@ def edge_choices(document: dict) -> list[str]:
                 continue
             if value == NATURAL_LOWER_BOUNDS.get(param):
                 continue
-            if value in (numeric[0], numeric[-1]):
+            # A searched None above the numbers is the natural top: the largest number is
+            # then inside the grid.
+            open_top = param in UNBOUNDED_BY_NONE and None in searched
+            edges = (numeric[0],) if open_top else (numeric[0], numeric[-1])
+            if value in edges:
                 found.append(f"{model}.{param}={value} (searched {numeric[0]}..{numeric[-1]})")
     return found
 
@@ -60,6 +64,31 @@ def test_the_check_finds_a_planted_edge() -> None:
         ]
     }
     assert edge_choices(doc) == ["itemknn.n_neighbors=500 (searched 20..500)"]
+
+
+def test_a_searched_none_is_the_natural_top_of_the_neighbourhood_size() -> None:
+    def doc(chosen: int | None, values: tuple[int | None, ...]) -> dict:
+        return {
+            "results": [
+                {
+                    "model": "itemknn",
+                    "params": {"n_neighbors": chosen, "shrink": 10.0},
+                    "tuning": [
+                        {"params": {"n_neighbors": n, "shrink": s}}
+                        for n in values
+                        for s in (0.0, 10.0, 100.0)
+                    ],
+                }
+            ]
+        }
+
+    assert edge_choices(doc(500, (20, 100, 500, None))) == []
+    assert edge_choices(doc(None, (20, 100, 500, None))) == []
+    assert edge_choices(doc(20, (20, 100, 500, None))) == [
+        "itemknn.n_neighbors=20 (searched 20..500)"
+    ]
+    # None is not the top of a dimension that does not define it so.
+    assert edge_choices(doc(500, (20, 100, 500))) == ["itemknn.n_neighbors=500 (searched 20..500)"]
 
 
 def _result_files(name: str) -> list[Path]:

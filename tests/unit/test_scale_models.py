@@ -37,7 +37,13 @@ from digirec.models.ease import (
     neighbourhood_weights,
     plan_dense,
 )
-from digirec.models.itemknn import cosine_similarity
+from digirec.models.itemknn import (
+    BYTES_PER_KEPT_ENTRY,
+    ItemKNNModel,
+    cooccurrence_row_bounds,
+    cosine_similarity,
+    neighbours_within_budget,
+)
 
 GIB = 1024**3
 
@@ -206,6 +212,46 @@ def test_itemknn_blocks_do_not_change_the_result() -> None:
         top = top[sim[i, top] > 0]
         np.testing.assert_array_equal(np.flatnonzero(dense[i]), np.sort(top))
         np.testing.assert_allclose(dense[i, top], sim[i, top], rtol=1e-6)
+
+
+def test_itemknn_all_neighbours_is_the_unpruned_dense_cosine() -> None:
+    x = shop_matrix(300, 90, seed=6)
+    csr = sp.csr_matrix(x)
+    cooc = x.T @ x
+    norms = np.sqrt(np.diag(cooc))
+    sim = cooc / (norms[:, None] * norms[None, :] + 5.0)
+    np.fill_diagonal(sim, 0.0)
+    everything = cosine_similarity(csr, 5.0, None, block_entries=700)
+    np.testing.assert_allclose(everything.toarray(), sim, rtol=1e-6)
+    # Pruning to more neighbours than any row has changes nothing.
+    assert (cosine_similarity(csr, 5.0, 89) != everything).nnz == 0
+    model = ItemKNNModel({"n_neighbors": None, "shrink": 5.0, "binary": True}).fit(dataset_of(x))
+    assert model.fit_info_["n_neighbors_kept"] is None and not model.fit_info_["capped_by_memory"]
+    assert model.fit_info_["n_entries"] == np.count_nonzero(sim)
+
+
+def test_itemknn_keeps_as_many_neighbours_as_the_budget_allows() -> None:
+    x = shop_matrix(300, 90, seed=7)
+    bounds = cooccurrence_row_bounds(sp.csr_matrix(x))
+    # The bound is exact here up to repeated pairs: never below the true co-occurring items.
+    true_counts = np.count_nonzero(x.T @ x - np.diag(np.diag(x.T @ x)), axis=1)
+    assert np.all(bounds >= true_counts)
+    unlimited = 10**12
+    assert neighbours_within_budget(bounds, None, unlimited) is None
+    assert neighbours_within_budget(bounds, 20, unlimited) == 20
+    # A budget of exactly 10 entries per row (hand arithmetic: every row has > 10 candidates).
+    assert bounds.min() > 10
+    budget = 90 * 10 * BYTES_PER_KEPT_ENTRY
+    assert neighbours_within_budget(bounds, None, budget) == 10
+    assert neighbours_within_budget(bounds, 5, budget) == 5
+    assert neighbours_within_budget(bounds, None, 1) == 1
+    gib = budget / GIB
+    model = ItemKNNModel({"n_neighbors": None, "shrink": 5.0, "max_memory_gb": gib})
+    model.fit(dataset_of(x))
+    assert model.fit_info_["n_neighbors_kept"] == 10 and model.fit_info_["capped_by_memory"]
+    assert np.diff(model.similarity_.indptr).max() <= 10
+    reference = cosine_similarity(sp.csr_matrix(x), 5.0, 10)
+    assert (model.similarity_ != reference).nnz == 0
 
 
 # ---------------------------------------------------------------------- 17k items

@@ -4,10 +4,16 @@ Two items are similar when the same users interacted with both. The similarity m
 sparse (``n_neighbors`` per item) and the co-occurrences behind it are formed block by block,
 so memory stays ``O(n_items x n_neighbors)`` at any catalogue size; scoring is one sparse
 product ``X @ S``.
+
+``n_neighbors=None`` keeps every co-occurring item (no pruning: the natural top of the
+neighbourhood size). Whatever ``n_neighbors`` asks for, the kept entries are bounded by the
+memory budget (:func:`digirec.memory.memory_budget_bytes`): when ``n_items x n_neighbors``
+entries might not fit, each row keeps as many as fit, and ``fit_info_`` records it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -17,7 +23,14 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from digirec.data.dataset import Dataset
+from digirec.memory import format_bytes, memory_budget_bytes
 from digirec.models.base import FloatMatrix, IdxArray, ModelConfig, Recommender
+
+logger = logging.getLogger(__name__)
+
+#: Peak bytes per kept similarity entry while the CSR is assembled: int64 row and column, the
+#: float32 value, and the CSR's own int32 index and float32 value (the COO copies are freed).
+BYTES_PER_KEPT_ENTRY = 32
 
 
 class ItemKNNConfig(ModelConfig):
@@ -27,6 +40,7 @@ class ItemKNNConfig(ModelConfig):
     ----------
     n_neighbors:
         Similar items kept per item (the largest similarities); the rest are set to 0.
+        ``None`` keeps every co-occurring item (bounded only by the memory budget).
     shrink:
         Shrinkage ``h`` in ``sim(i, j) = x_i . x_j / (|x_i| |x_j| + h)``: it pulls similarities
         supported by few common users towards 0. ``0`` gives plain cosine.
@@ -34,14 +48,22 @@ class ItemKNNConfig(ModelConfig):
         Train on the interaction weights (``False``, the default: a purchase counts more than a
         view, see ``--event-weights``) or on the binary user-item matrix (``True``: every
         observed pair counts 1). With all weights 1 (rating data sets) the two are identical.
+    max_memory_gb:
+        Budget for the kept similarity entries (``None``: ``DIGIREC_MAX_MEMORY_GB``, then the
+        machine). Past it each item keeps fewer neighbours than asked (``fit_info_``).
     random_state:
         Seeds the tie-break between equally scored items.
     """
 
-    n_neighbors: int = Field(100, ge=1, description="Neighbours kept per item.")
+    n_neighbors: int | None = Field(
+        100, ge=1, description="Neighbours kept per item (None: every co-occurring item)."
+    )
     shrink: float = Field(10.0, ge=0, description="Shrinkage added to the cosine denominator.")
     binary: bool = Field(
         False, description="Weighted by the event weights (False) or binary (True) matrix."
+    )
+    max_memory_gb: float | None = Field(
+        None, gt=0, description="Memory budget of the similarity (None: env, then machine)."
     )
 
 
@@ -61,6 +83,9 @@ class ItemKNNModel(Recommender):
     user_items_:
         The weighted training matrix when ``binary=False`` (saved with the model, because
         scoring known users needs it); ``None`` when ``binary=True`` (the base's ``seen_`` is it).
+    fit_info_:
+        The neighbours kept per item (``n_neighbors_kept``; ``None``: all), whether the memory
+        budget lowered it (``capped_by_memory``), the number of kept entries and the budget.
     """
 
     name: ClassVar[str] = "itemknn"
@@ -71,12 +96,33 @@ class ItemKNNModel(Recommender):
 
     similarity_: sp.csr_matrix
     user_items_: sp.csr_matrix | None
+    fit_info_: dict[str, Any]
 
     def _fit(self, dataset: Dataset, valid: Dataset | None) -> None:
         del valid
-        matrix = dataset.user_item_matrix(binary=self.config.binary)
-        self.user_items_ = None if self.config.binary else matrix
-        self.similarity_ = cosine_similarity(matrix, self.config.shrink, self.config.n_neighbors)
+        cfg = self.config
+        matrix = dataset.user_item_matrix(binary=cfg.binary)
+        self.user_items_ = None if cfg.binary else matrix
+        n_items = matrix.shape[1]
+        budget = memory_budget_bytes(cfg.max_memory_gb)
+        kept = neighbours_within_budget(cooccurrence_row_bounds(matrix), cfg.n_neighbors, budget)
+        capped = kept is not None and (cfg.n_neighbors is None or kept < cfg.n_neighbors)
+        if capped:
+            logger.warning(
+                "itemknn: %s neighbours per item on %d items might exceed the %s memory "
+                "budget: keeping at most %d per item",
+                "all" if cfg.n_neighbors is None else cfg.n_neighbors,
+                n_items,
+                format_bytes(budget),
+                kept,
+            )
+        self.similarity_ = cosine_similarity(matrix, cfg.shrink, kept)
+        self.fit_info_ = {
+            "n_neighbors_kept": kept,
+            "capped_by_memory": capped,
+            "n_entries": int(self.similarity_.nnz),
+            "memory_budget_bytes": int(min(budget, 2**53)),
+        }
 
     @property
     def uses_weights(self) -> bool:
@@ -110,10 +156,43 @@ class ItemKNNModel(Recommender):
             self.user_items_ = csr_from_state("user_items", state, (n_users, n_items))
 
 
+def cooccurrence_row_bounds(matrix: sp.csr_matrix) -> NDArray[np.float64]:
+    """Per item, an upper bound on its co-occurring items: ``sum_{u in users(i)} |items(u)|``
+    (exact up to repeated pairs), computed without forming ``XᵀX``."""
+    csr = sp.csr_matrix(matrix)
+    user_lengths = np.diff(csr.indptr).astype(np.float64)
+    items_by_users = sp.csr_matrix(sp.csc_matrix(csr).T)
+    return np.asarray((items_by_users != 0).astype(np.float64) @ user_lengths).ravel()
+
+
+def neighbours_within_budget(
+    row_bounds: NDArray[np.float64], n_neighbors: int | None, budget_bytes: int
+) -> int | None:
+    """The neighbours each item may keep within ``budget_bytes``.
+
+    ``n_neighbors`` (``None``: all) when the rows, each at most ``min(row bound, n_items - 1,
+    n_neighbors)`` entries, fit the budget at :data:`BYTES_PER_KEPT_ENTRY` each; otherwise the
+    largest per-row cap (at least 1) whose bound fits. ``None`` means no pruning.
+    """
+    n_items = len(row_bounds)
+    bounds = np.minimum(row_bounds, max(n_items - 1, 0))
+
+    def need(cap: float) -> float:
+        return float(np.minimum(bounds, cap).sum()) * BYTES_PER_KEPT_ENTRY
+
+    if need(np.inf if n_neighbors is None else n_neighbors) <= budget_bytes:
+        return n_neighbors
+    lo, hi = 1, int(bounds.max()) if n_items else 1
+    while lo < hi:  # largest cap in [1, hi] whose bound fits (need is monotone in the cap)
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if need(mid) <= budget_bytes else (lo, mid - 1)
+    return lo
+
+
 def cosine_similarity(
     matrix: sp.csr_matrix,
     shrink: float,
-    n_neighbors: int,
+    n_neighbors: int | None,
     *,
     block_entries: int | None = None,
 ) -> sp.csr_matrix:
@@ -127,7 +206,7 @@ def cosine_similarity(
         Added to the product of norms in the denominator.
     n_neighbors:
         Entries kept per row (largest first; ties by column index, so the result is
-        deterministic). The diagonal is always 0.
+        deterministic); ``None`` keeps every non-zero entry. The diagonal is always 0.
     block_entries:
         Upper bound on the co-occurrence entries formed at once (default
         :data:`BLOCK_ENTRIES`). The co-occurrence matrix ``XᵀX`` is never built whole: it is
@@ -144,10 +223,8 @@ def cosine_similarity(
     items_by_users = sp.csr_matrix(csc.T)
     n_items = matrix.shape[1]
     norms = np.sqrt(np.asarray(csc.multiply(csc).sum(axis=0)).ravel())
-    # Row i of XᵀX has at most sum_{u in users(i)} |items(u)| entries: an exact upper bound
-    # per row that sizes the blocks without forming anything.
-    user_lengths = np.diff(sp.csr_matrix(matrix).indptr).astype(np.float64)
-    row_bound = (items_by_users != 0).astype(np.float64) @ user_lengths
+    # Row i of XᵀX has at most this many entries: sizes the blocks without forming anything.
+    row_bound = cooccurrence_row_bounds(matrix)
     limit = BLOCK_ENTRIES if block_entries is None else max(int(block_entries), 1)
     out_rows: list[NDArray[np.int64]] = []
     out_cols: list[NDArray[np.int64]] = []
@@ -162,7 +239,9 @@ def cosine_similarity(
         del cooc
         denom = norms[rows] * norms[cols] + shrink
         values = np.divide(data, denom, out=np.zeros(len(rows)), where=denom > 0)
-        keep = top_per_row(rows, cols, values, n_neighbors) & (values != 0)
+        keep = values != 0
+        if n_neighbors is not None:
+            keep &= top_per_row(rows, cols, values, n_neighbors)
         out_rows.append(rows[keep])
         out_cols.append(cols[keep])
         out_vals.append(values[keep].astype(np.float32))

@@ -38,8 +38,9 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
     # 0..100) chose its top neighbours on three real sets and its bottom on Office, where 5
     # then won too: the grid now starts at the natural bound of one neighbour.
     "itemknn": {
-        # Instruments (2018, 9,922 items) then chose 2000, the top: widened to 5000.
-        "n_neighbors": [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
+        # Instruments (2018, 9,922 items) then chose 2000, the top, then 5000: the grid now
+        # ends at its natural top, None (every co-occurring item, no pruning).
+        "n_neighbors": [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, None],
         "shrink": [0.0, 10.0, 100.0, 1000.0],
     },
     "ease": {"lambda": [10.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]},
@@ -91,6 +92,11 @@ BUDGET_CAPPED: dict[str, frozenset[str]] = {"als": frozenset({"factors"})}
 #: Values below which a dimension cannot go (a 0 shrinkage is no shrinkage): choosing them is
 #: not an edge effect.
 NATURAL_LOWER_BOUNDS: dict[str, float] = {"shrink": 0.0, "weight_decay": 0.0, "n_neighbors": 1}
+
+#: Dimensions whose ``None`` value is their natural top (item-kNN's ``n_neighbors=None`` keeps
+#: every co-occurring item): a grid that searched ``None`` has no upper edge, and choosing
+#: ``None`` is not an edge effect.
+UNBOUNDED_BY_NONE: frozenset[str] = frozenset({"n_neighbors"})
 
 
 class Tunable(Protocol):
