@@ -103,8 +103,6 @@ KNOWN_EDGES = {
     "instruments": "item-kNN chose n_neighbors=5000, the top of the grid it searched (run of "
     "2026-12-02 at bce3482; 2000 at 56ed0da before the grid was widened): on 9,922 items it "
     "prefers nearly untruncated neighbourhoods; an 'all neighbours' grid value is the next step",
-    "office": "iALS chose alpha=100, the top of the grid it searched; the grid now reaches 300, "
-    "and office.json must be rerun with it (not done before the deadline of that session)",
 }
 
 
