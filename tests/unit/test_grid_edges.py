@@ -99,11 +99,7 @@ def _result_files(name: str) -> list[Path]:
 
 #: Committed results known to sit on an edge, with what was done about it. Strict: once the
 #: set is rerun inside the widened grid, the test passes and this entry must go.
-KNOWN_EDGES = {
-    "instruments": "item-kNN chose n_neighbors=5000, the top of the grid it searched (run of "
-    "2026-12-02 at bce3482; 2000 at 56ed0da before the grid was widened): on 9,922 items it "
-    "prefers nearly untruncated neighbourhoods; an 'all neighbours' grid value is the next step",
-}
+KNOWN_EDGES: dict[str, str] = {}  # none at present (Instruments and Office left on 2026-12-02)
 
 
 @pytest.mark.parametrize(
