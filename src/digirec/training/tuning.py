@@ -41,7 +41,8 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
         # Instruments (2018, 9,922 items) then chose 2000, the top, then 5000: the grid now
         # ends at its natural top, None (every co-occurring item, no pruning).
         "n_neighbors": [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, None],
-        "shrink": [0.0, 10.0, 100.0, 1000.0],
+        # Cell Phones (2014) chose shrink 1000, the top: widened to 10000.
+        "shrink": [0.0, 10.0, 100.0, 1000.0, 10000.0],
     },
     "ease": {"lambda": [10.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]},
     # iALS chose regularization 10 (then the top) on all four real sets and alpha at an edge on
@@ -51,8 +52,9 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
         "factors": [128, 256],
         # Instruments then chose 300, the top: widened to 1000 and 3000.
         "regularization": [1.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0],
-        # Office (2018 partial) then chose alpha 100, the new top: widened again to 300.
-        "alpha": [0.5, 2.0, 10.0, 40.0, 100.0, 300.0],
+        # Office (2018 partial) then chose alpha 100, the new top: widened again to 300; Cell
+        # Phones (2014) then chose 300 (with regularization 1000): widened to 1000.
+        "alpha": [0.5, 2.0, 10.0, 40.0, 100.0, 300.0, 1000.0],
     },
     "bpr": {
         "factors": [64, 128],
