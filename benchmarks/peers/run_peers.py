@@ -311,15 +311,24 @@ def _markdown(doc: dict[str, Any]) -> str:
 
 
 def _load_note(before: float, after: float, cpus: int) -> str:
-    """What the measured 1-minute load averages say about the absolute seconds."""
-    measured = f"1-minute load average {before:.2f} before, {after:.2f} after, on {cpus} CPUs"
-    # This run itself keeps up to `threads` cores busy; more than that means other jobs ran.
-    if before > 0.5:
-        return (
-            f"{measured}: other jobs were running, absolute seconds are inflated; the "
-            "libraries ran alternately in one process window"
-        )
-    return f"{measured}: the machine was otherwise idle; the libraries ran alternately"
+    """The measured 1-minute load averages, stated without guessing what caused them."""
+    return (
+        f"1-minute load average {before:.2f} before the run and {after:.2f} after it, on {cpus} "
+        "CPUs (the run itself keeps up to `threads` cores busy; the 1-minute average decays "
+        "over minutes, so 'before' also carries any job that ended just before); the libraries "
+        "ran alternately in one process window"
+    )
+
+
+def rerender(json_path: Path, markdown_path: Path) -> None:
+    """Rewrite a result's note from its recorded load averages, and its markdown from it."""
+    document = json.loads(json_path.read_text())
+    load = document["machine"]["load_average_1min"]
+    document["machine"]["note"] = _load_note(
+        load["before"], load["after"], document["machine"]["cpus"]
+    )
+    json_path.write_text(json.dumps(document, indent=2, sort_keys=True))
+    markdown_path.write_text(_markdown(document))
 
 
 if __name__ == "__main__":
