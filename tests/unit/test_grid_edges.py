@@ -99,11 +99,7 @@ def _result_files(name: str) -> list[Path]:
 
 #: Committed results known to sit on an edge, with what was done about it. Strict: once the
 #: set is rerun inside the widened grid, the test passes and this entry must go.
-KNOWN_EDGES: dict[str, str] = {
-    "cellphones": "item-kNN chose shrink=1000 and iALS alpha=300, the tops of the grids the run "
-    "of 2026-12-02 at 0a98c84 searched; the grids now reach shrink 10000 and alpha 1000, and "
-    "cellphones.json must be re-run with them",
-}
+KNOWN_EDGES: dict[str, str] = {}  # none: every committed real-data result is inside its grid
 
 
 @pytest.mark.parametrize(
